@@ -1,0 +1,3 @@
+from openshelf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,395 @@
+"""The MQTT contract: every topic OpenShelf uses and every payload it carries.
+
+This module is the only place that formats a topic string. Every payload is a
+pydantic model with a ``version`` field and ``extra="forbid"``, so a receiver
+can reject anything it does not understand instead of guessing.
+
+Topic layout::
+
+    <root>/v1/<site>/<kind>/<device_id>/status              retained, Last Will
+    <root>/v1/<site>/<kind>/<device_id>/state               retained
+    <root>/v1/<site>/<kind>/<device_id>/event/<type>        never retained
+    <root>/v1/<site>/<kind>/<device_id>/cmd/<name>          never retained, has expires_at
+    <root>/v1/<site>/<kind>/<device_id>/reply/<name>        never retained, answers a request
+
+All messages use QoS 1 and carry an ``event_id`` so handlers can drop the
+duplicates QoS 1 is allowed to deliver. Patron data never appears here beyond
+opaque identifiers.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CONTRACT_VERSION = "v1"
+DEFAULT_ROOT = "openshelf"
+_SEGMENT_FORBIDDEN = set("/+#\x00")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Kind(str, enum.Enum):
+    READER = "reader"
+    GATE = "gate"
+    CAMERA = "camera"
+    BACKEND = "backend"
+    KIOSK = "kiosk"
+    SIM = "sim"
+
+
+class Channel(str, enum.Enum):
+    STATUS = "status"
+    STATE = "state"
+    EVENT = "event"
+    CMD = "cmd"
+    REPLY = "reply"
+
+
+_NAMED_CHANNELS = {Channel.EVENT, Channel.CMD, Channel.REPLY}
+WILDCARD = "+"
+
+
+class TopicError(ValueError):
+    """A topic segment is empty or contains a character MQTT reserves."""
+
+
+def _check_segment(what: str, value: str, *, allow_wildcard: bool) -> str:
+    if allow_wildcard and value == WILDCARD:
+        return value
+    if not value or _SEGMENT_FORBIDDEN & set(value):
+        raise TopicError(f"{what} {value!r} must be non-empty and free of '/', '+', '#'")
+    return value
+
+
+def topic(
+    site: str,
+    kind: Kind | str,
+    device_id: str,
+    channel: Channel,
+    name: str | None = None,
+    *,
+    root: str = DEFAULT_ROOT,
+    wildcards: bool = False,
+) -> str:
+    """Build a topic (or, with ``wildcards=True``, a subscription filter using ``+``).
+
+    This is the single function in OpenShelf that formats a topic string.
+    """
+    kind_value = kind.value if isinstance(kind, Kind) else kind
+    if kind_value != WILDCARD:
+        kind_value = Kind(kind_value).value
+    elif not wildcards:
+        raise TopicError("wildcards are only allowed in subscription filters")
+    parts = [
+        _check_segment("root", root, allow_wildcard=False),
+        CONTRACT_VERSION,
+        _check_segment("site", site, allow_wildcard=False),
+        kind_value,
+        _check_segment("device id", device_id, allow_wildcard=wildcards),
+        channel.value,
+    ]
+    if channel in _NAMED_CHANNELS:
+        if name is None:
+            raise TopicError(f"channel {channel.value!r} needs a name")
+        parts.append(_check_segment("name", name, allow_wildcard=wildcards))
+    elif name is not None:
+        raise TopicError(f"channel {channel.value!r} takes no name")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class TopicParts:
+    root: str
+    site: str
+    kind: Kind
+    device_id: str
+    channel: Channel
+    name: str | None
+
+
+def parse_topic(value: str) -> TopicParts:
+    """Split a concrete topic back into its parts; raises TopicError if it is not ours."""
+    parts = value.split("/")
+    if len(parts) not in (6, 7) or parts[1] != CONTRACT_VERSION:
+        raise TopicError(f"not an OpenShelf {CONTRACT_VERSION} topic: {value!r}")
+    try:
+        kind = Kind(parts[3])
+        channel = Channel(parts[5])
+    except ValueError as exc:
+        raise TopicError(f"unknown kind or channel in {value!r}") from exc
+    name = parts[6] if len(parts) == 7 else None
+    if (channel in _NAMED_CHANNELS) != (name is not None):
+        raise TopicError(f"channel/name mismatch in {value!r}")
+    return TopicParts(parts[0], parts[2], kind, parts[4], channel, name)
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class Message(BaseModel):
+    """Base of every payload: versioned, strict, with an id for de-duplication."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    event_id: str = Field(default_factory=new_event_id, min_length=8, max_length=64)
+    sent_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("sent_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamps must carry a timezone")
+        return value
+
+
+class Command(Message):
+    """A command: the receiver ignores it once ``expires_at`` has passed."""
+
+    expires_at: datetime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+
+def expires_in(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
+
+
+class Request(Command):
+    """A command that wants an answer on ``reply_to`` carrying ``correlation_id``.
+
+    Works on MQTT 3.1.1 and 5 alike because both live in the payload.
+    """
+
+    reply_to: str
+    correlation_id: str = Field(default_factory=new_event_id)
+
+
+class Reply(Message):
+    correlation_id: str
+
+
+# ---- availability (status) and state -------------------------------------------------
+
+
+class DeviceStatus(Message):
+    """Retained on ``status``; the Last Will publishes ``online=False``."""
+
+    online: bool
+    software: str = "openshelf"
+
+
+class GateLinkState(str, enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+class GateState(Message):
+    io_link: GateLinkState
+    light: bool
+    buzzer: bool
+    alarm_active: bool
+    alarms_sounded: int = 0
+
+
+class ReaderLinkState(str, enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+class ReaderState(Message):
+    link: ReaderLinkState
+    tags_in_field: int = 0
+    polls: int = 0
+    frame_errors: int = 0
+
+
+class StreamState(str, enum.Enum):
+    LIVE = "live"
+    STALE = "stale"
+    CONNECTING = "connecting"
+
+
+class CameraState(Message):
+    stream: StreamState
+    fps: float = 0.0
+    frames: int = 0
+    reason: str | None = None
+
+
+class BackendState(Message):
+    gate_reads: int = 0
+    alarms: int = 0
+    malformed_messages: int = 0
+
+
+# ---- reader events ---------------------------------------------------------------------
+
+
+class TagDecodeStatus(str, enum.Enum):
+    DECODED = "decoded"
+    BLANK = "blank"
+    UNKNOWN_MODEL = "unknown_model"
+    CORRUPT = "corrupt"
+    UNREAD = "unread"
+
+
+UID_PATTERN = r"^[0-9A-F]{16}$"
+
+
+class TagEvent(Message):
+    """A tag arrived in or departed from a reader's field.
+
+    ``uid`` is the tag's 64-bit UID as 16 upper-case hex digits, MSB first.
+    ``item_id`` is the decoded primary item identifier when the tag could be read.
+    """
+
+    reader_id: str
+    gate_id: str | None = None
+    uid: str = Field(pattern=UID_PATTERN)
+    item_id: str | None = Field(default=None, max_length=64)
+    decode: TagDecodeStatus = TagDecodeStatus.DECODED
+    problem: str | None = None
+    part_number: int | None = Field(default=None, ge=1, le=255)
+    parts_in_set: int | None = Field(default=None, ge=1, le=255)
+    owner_isil: str | None = None
+    afi: int | None = Field(default=None, ge=0, le=255)
+    eas: bool | None = None
+    read_at: datetime = Field(default_factory=utcnow)
+
+
+# ---- gate alarm path -------------------------------------------------------------------
+
+
+class AlarmReason(str, enum.Enum):
+    NOT_ON_LOAN = "not_on_loan"
+    IN_LIBRARY_ONLY = "in_library_only"
+    UNKNOWN_TAG = "unknown_tag"
+    UNREADABLE_TAG = "unreadable_tag"
+    SECURED_TAG = "secured_tag"
+    EAS_ALARM = "eas_alarm"
+
+
+class AlarmItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uid: str = Field(pattern=UID_PATTERN)
+    item_id: str | None = None
+    reason: AlarmReason
+
+
+class AlarmCommand(Command):
+    """Backend → gate: sound the alarm for ``alarm_id``."""
+
+    alarm_id: str
+    items: list[AlarmItem] = Field(min_length=1)
+    duration_ms: int | None = Field(default=None, ge=100, le=60_000)
+
+
+class SilenceCommand(Command):
+    """Backend → gate: staff silenced the alarm from the dashboard."""
+
+    alarm_id: str | None = None
+
+
+class GateAlarmEvent(Message):
+    """Gate → everyone: the gate actually started sounding (or tried to)."""
+
+    gate_id: str
+    alarm_id: str
+    items: list[AlarmItem]
+    decided_locally: bool = False
+    outputs_ok: bool = True
+    problem: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+# ---- simulator control -----------------------------------------------------------------
+
+
+class SimTag(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uid: str = Field(pattern=UID_PATTERN)
+    memory_hex: str = Field(pattern=r"^([0-9A-Fa-f]{2})*$", max_length=4096)
+    dsfid: int = Field(default=0, ge=0, le=255)
+    afi: int = Field(default=0x07, ge=0, le=255)
+
+
+class SimPlaceTags(Command):
+    """Place tags in a simulated reader's field (the scripted ``walk``)."""
+
+    tags: list[SimTag] = Field(min_length=1)
+
+
+class SimRemoveTags(Command):
+    uids: list[str] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    kind: Kind
+    channel: Channel
+    name: str | None
+    model: type[Message]
+    retained: bool
+    publisher: str
+    subscribers: str
+    purpose: str
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(Kind.READER, Channel.STATUS, None, DeviceStatus, True, "reader service", "backend, dashboard",
+              "online/offline; offline is the Last Will"),
+    TopicSpec(Kind.READER, Channel.STATE, None, ReaderState, True, "reader service", "backend",
+              "serial link health and poll counters"),
+    TopicSpec(Kind.READER, Channel.EVENT, "tag_arrived", TagEvent, False, "reader service",
+              "backend, gate controller", "a tag entered the reader's field (debounced)"),
+    TopicSpec(Kind.READER, Channel.EVENT, "tag_departed", TagEvent, False, "reader service", "backend",
+              "a tag left the reader's field"),
+    TopicSpec(Kind.GATE, Channel.STATUS, None, DeviceStatus, True, "gate controller", "backend, dashboard",
+              "online/offline; offline is the Last Will"),
+    TopicSpec(Kind.GATE, Channel.STATE, None, GateState, True, "gate controller", "backend",
+              "I/O module link and relay state"),
+    TopicSpec(Kind.GATE, Channel.CMD, "alarm", AlarmCommand, False, "backend", "gate controller",
+              "sound the alarm (light + buzzer) for one alarm"),
+    TopicSpec(Kind.GATE, Channel.CMD, "silence", SilenceCommand, False, "backend", "gate controller",
+              "staff silenced the alarm"),
+    TopicSpec(Kind.GATE, Channel.EVENT, "alarm", GateAlarmEvent, False, "gate controller",
+              "backend, camera service", "the gate started sounding; cameras take evidence"),
+    TopicSpec(Kind.CAMERA, Channel.STATUS, None, DeviceStatus, True, "camera service", "backend, dashboard",
+              "online/offline; offline is the Last Will"),
+    TopicSpec(Kind.CAMERA, Channel.STATE, None, CameraState, True, "camera service", "backend",
+              "stream live / stale / connecting"),
+    TopicSpec(Kind.BACKEND, Channel.STATUS, None, DeviceStatus, True, "backend", "every device",
+              "online/offline; offline is the Last Will"),
+    TopicSpec(Kind.BACKEND, Channel.STATE, None, BackendState, True, "backend", "monitoring",
+              "decision counters"),
+    TopicSpec(Kind.SIM, Channel.CMD, "place_tags", SimPlaceTags, False, "openshelf sim walk",
+              "reader simulator", "put tags into a simulated reader's field"),
+    TopicSpec(Kind.SIM, Channel.CMD, "remove_tags", SimRemoveTags, False, "openshelf sim walk",
+              "reader simulator", "take tags out of a simulated reader's field"),
+)
+
+
+def spec_for(kind: Kind, channel: Channel, name: str | None = None) -> TopicSpec:
+    for spec in CATALOGUE:
+        if (spec.kind, spec.channel, spec.name) == (kind, channel, name):
+            return spec
+    raise KeyError(f"no topic {kind.value}/{channel.value}/{name} in the contract")
