@@ -69,7 +69,7 @@ class SimulatorHost:
         from gate_controller.profile import load_gate_profile
 
         self._profile = load_gate_profile("moxa-e1214")
-        self._light = self._profile.outputs["light"].address
+        self._light = self._profile.output("light").address
         self._count = gates
         self.on_writes: dict[int, deque[int]] = defaultdict(deque)
         self.ports: list[int] = []

@@ -292,11 +292,27 @@ class AlarmItem(BaseModel):
 
 
 class AlarmCommand(Command):
-    """Backend → gate: sound the alarm for ``alarm_id``."""
+    """Backend → gate: sound the alarm for ``alarm_id``.
+
+    ``read_event_ids`` names the reader events this decision answers, so a gate that
+    is waiting to decide locally knows the backend has decided.
+    """
 
     alarm_id: str
     items: list[AlarmItem] = Field(min_length=1)
     duration_ms: int | None = Field(default=None, ge=100, le=60_000)
+    read_event_ids: list[str] = Field(default_factory=list)
+
+
+class PassNotice(Command):
+    """Backend → gate: this read does not alarm (e.g. the item is on loan).
+
+    The gate needs a positive answer for every read: silence is never "all clear".
+    """
+
+    read_event_id: str
+    uid: str = Field(pattern=UID_PATTERN)
+    reason: str
 
 
 class SilenceCommand(Command):
@@ -315,6 +331,30 @@ class GateAlarmEvent(Message):
     outputs_ok: bool = True
     problem: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
+
+
+class PassageDirection(str, enum.Enum):
+    IN = "in"
+    OUT = "out"
+
+
+class PassageEvent(Message):
+    """Gate → backend: a person passed the beams (direction from the beam order)."""
+
+    gate_id: str
+    lane: str = "1"
+    direction: PassageDirection
+    at: datetime
+
+
+class BeamFaultEvent(Message):
+    """Gate → backend: a beam has been broken too long (blocked or faulty) or recovered."""
+
+    gate_id: str
+    lane: str = "1"
+    beam: Literal["beam_a", "beam_b"]
+    stuck: bool
+    since: datetime
 
 
 # ---- simulator control -----------------------------------------------------------------
@@ -337,6 +377,20 @@ class SimPlaceTags(Command):
 
 class SimRemoveTags(Command):
     uids: list[str] = Field(min_length=1)
+
+
+class SimBeamStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    beam: Literal["beam_a", "beam_b"]
+    broken: bool
+    after_ms: int = Field(default=0, ge=0, le=60_000)
+
+
+class SimBeams(Command):
+    """Drive a simulated gate I/O module's beams through a sequence (a patron walking)."""
+
+    steps: list[SimBeamStep] = Field(min_length=1, max_length=1000)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -371,8 +425,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "sound the alarm (light + buzzer) for one alarm"),
     TopicSpec(Kind.GATE, Channel.CMD, "silence", SilenceCommand, False, "backend", "gate controller",
               "staff silenced the alarm"),
+    TopicSpec(Kind.GATE, Channel.CMD, "pass", PassNotice, False, "backend", "gate controller",
+              "the backend's answer for a read that does not alarm"),
     TopicSpec(Kind.GATE, Channel.EVENT, "alarm", GateAlarmEvent, False, "gate controller",
               "backend, camera service", "the gate started sounding; cameras take evidence"),
+    TopicSpec(Kind.GATE, Channel.EVENT, "passage", PassageEvent, False, "gate controller", "backend",
+              "a person passed through the gate, in or out"),
+    TopicSpec(Kind.GATE, Channel.EVENT, "beam_fault", BeamFaultEvent, False, "gate controller", "backend",
+              "a beam is blocked or faulty, or recovered"),
     TopicSpec(Kind.CAMERA, Channel.STATUS, None, DeviceStatus, True, "camera service", "backend, dashboard",
               "online/offline; offline is the Last Will"),
     TopicSpec(Kind.CAMERA, Channel.STATE, None, CameraState, True, "camera service", "backend",
@@ -385,6 +445,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "reader simulator", "put tags into a simulated reader's field"),
     TopicSpec(Kind.SIM, Channel.CMD, "remove_tags", SimRemoveTags, False, "openshelf sim walk",
               "reader simulator", "take tags out of a simulated reader's field"),
+    TopicSpec(Kind.SIM, Channel.CMD, "beams", SimBeams, False, "openshelf sim walk",
+              "gate I/O simulator", "break and clear a simulated gate's beams"),
 )
 
 

@@ -91,7 +91,7 @@ def demo_children(site_path: Path, logs: Path) -> list[Child]:
 
 def run_demo(args: argparse.Namespace) -> int:
     from openshelf.broker import EmbeddedBroker
-    from openshelf.runtime import stop_event_on_signals
+    from openshelf.runtime import announce_ready, stop_event_on_signals
 
     stop = stop_event_on_signals()
     data_dir = args.data_dir.resolve()
@@ -111,6 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
         supervisor.watch()
         if not stop.is_set():
             _print_welcome(site_path, data_dir, args.port, broker_url)
+            announce_ready(url=f"http://127.0.0.1:{args.port}", site=str(site_path))
         stop.wait()
         print("stopping OpenShelf demo…", flush=True)
     except ChildFailed as exc:

@@ -152,9 +152,9 @@ class MqttLink:
                 info.wait_for_publish(timeout=2.0)
             except (RuntimeError, ValueError):
                 log.debug("offline status not confirmed before disconnect")
+        self._started = False  # a disconnect we asked for is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
-        self._started = False
         self.connected.clear()
 
     # ------------------------------------------------------------------ publish / subscribe
@@ -194,7 +194,7 @@ class MqttLink:
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
-        if was_connected and self._started:
+        if was_connected and self._started:  # not while stop() is disconnecting
             log.warning("lost broker connection (%s); reconnecting", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:

@@ -98,9 +98,25 @@ class GateIoSettings(Strict):
     retries: int = Field(default=1, ge=0, le=5)
 
 
+class LocalDecisionSettings(Strict):
+    """How a gate decides on its own when the backend does not answer in time."""
+
+    secured_afis: list[int] = Field(default_factory=lambda: [0x07], description="AFI values that mean 'not on loan'")
+    alarm_on_eas: bool = True
+    unknown_tag: Literal["alarm", "log"] = "alarm"
+
+
 class GateSettings(DeviceBase):
     io: GateIoSettings = GateIoSettings()
     alarm_duration_ms: int = Field(default=3000, ge=100, le=60_000)
+    alarm_pattern: str | None = Field(default=None, description="alarm pattern name or file (steady if unset)")
+    decision_deadline_ms: int = Field(default=150, ge=10, le=5000,
+                                      description="how long the gate waits for the backend before deciding itself")
+    group_window_ms: int = Field(default=500, ge=0, le=10_000,
+                                 description="reads this close together at one gate make one alarm")
+    local_decision: LocalDecisionSettings = LocalDecisionSettings()
+    beam_poll_ms: int = Field(default=50, ge=10, le=1000)
+    count_people: bool = True
 
 
 class ReaderSettings(DeviceBase):

@@ -1,0 +1,238 @@
+"""The one thread that writes gate traffic to the database, off the MQTT thread.
+
+The gate service hands over alarm records and device sightings through a queue
+and never waits. The writer stores them, then tells the live dashboards; device
+sightings that pile up are coalesced (only the latest per device matters).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterable, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.alarm_queries import alarm_out
+from backend.db.models import Alarm, AlarmItemRow, AlarmStatus, Device
+from backend.notifier import AlarmNotifier
+from openshelf.contract import AlarmItem, Message
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+_BATCH = 500
+_RETRY_DELAYS_S = (0.2, 1.0, 3.0)
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    alarm_id: str
+    gate_id: str
+    created_at: datetime
+    decided_locally: bool
+    items: tuple[AlarmItem, ...]
+
+
+@dataclass(frozen=True)
+class DeviceSighting:
+    """A device's status (``online``) or state (``state``) message arrived."""
+
+    device_id: str
+    kind: str
+    at: datetime
+    online: bool | None = None
+    state: Message | None = None
+
+
+class AlarmRecorder(Protocol):
+    """What the gate service needs from the writer: two calls that never block."""
+
+    def record_alarm(self, record: AlarmRecord) -> None: ...
+
+    def record_device(self, sighting: DeviceSighting) -> None: ...
+
+
+@dataclass
+class WriterStats:
+    alarms_written: int = 0
+    devices_written: int = 0
+    failures: int = 0
+    dropped: int = 0
+
+
+class AlarmWriter:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifier: AlarmNotifier,
+        *,
+        housekeeping: Callable[[Session], None] | None = None,
+        housekeeping_every_s: float = 3600.0,
+    ) -> None:
+        self._sessions = sessions
+        self._notifier = notifier
+        self._housekeeping = housekeeping
+        self._housekeeping_every_s = housekeeping_every_s
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._accepting = False
+        self._stopping = threading.Event()
+        self.stats = WriterStats()
+
+    # ------------------------------------------------------------------ AlarmRecorder
+
+    def record_alarm(self, record: AlarmRecord) -> None:
+        self._enqueue(record)
+
+    def record_device(self, sighting: DeviceSighting) -> None:
+        self._enqueue(sighting)
+
+    def _enqueue(self, job: object) -> None:
+        if not self._accepting:
+            self.stats.dropped += 1
+            log.warning("alarm writer is not running; dropped %s", type(job).__name__)
+            return
+        self._queue.put(job)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("alarm writer already started")
+        self._accepting = True
+        self._thread = threading.Thread(target=self._run, name="alarm-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Write everything already queued, then stop."""
+        if self._thread is None:
+            return
+        self._accepting = False
+        self._stopping.set()
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("alarm writer did not finish within %.0f s", timeout_s)
+        self._thread = None
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until everything queued so far is written (for tests and orderly shutdown)."""
+        done = threading.Event()
+        self._enqueue(done)
+        return done.wait(timeout_s)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        next_housekeeping = time.monotonic()
+        while True:
+            if self._housekeeping is not None and time.monotonic() >= next_housekeeping:
+                self._attempt(self._housekeeping, "housekeeping")
+                next_housekeeping = time.monotonic() + self._housekeeping_every_s
+            batch = self._take_batch(timeout_s=max(0.1, next_housekeeping - time.monotonic()))
+            stop = any(job is _STOP for job in batch)
+            self._process(job for job in batch if job is not _STOP)
+            if stop:
+                return
+
+    def _take_batch(self, timeout_s: float) -> list[object]:
+        try:
+            batch = [self._queue.get(timeout=min(timeout_s, 60.0))]
+        except queue.Empty:
+            return []
+        while len(batch) < _BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, jobs: Iterable[object]) -> None:
+        sightings: dict[str, list[DeviceSighting]] = {}
+        for job in jobs:
+            if isinstance(job, AlarmRecord):
+                self._write_alarm(job)
+            elif isinstance(job, DeviceSighting):
+                sightings.setdefault(job.device_id, []).append(job)
+            elif isinstance(job, threading.Event):
+                self._write_devices(sightings)
+                sightings = {}
+                job.set()
+        self._write_devices(sightings)
+
+    def _write_alarm(self, record: AlarmRecord) -> None:
+        def write(session: Session) -> None:
+            if session.get(Alarm, record.alarm_id) is not None:
+                return
+            session.add(_alarm_row(record))
+            session.commit()
+            self.stats.alarms_written += 1
+            shaped = alarm_out(session, record.alarm_id)
+            if shaped is not None:
+                self._notifier.publish("alarm", shaped.model_dump(mode="json"))
+
+        self._attempt(write, f"alarm {record.alarm_id}")
+
+    def _write_devices(self, sightings: dict[str, list[DeviceSighting]]) -> None:
+        if not sightings:
+            return
+
+        def write(session: Session) -> None:
+            for device_id, seen in sightings.items():
+                row = session.get(Device, device_id) or Device(id=device_id, kind=seen[0].kind)
+                for sighting in seen:
+                    _apply(row, sighting)
+                session.add(row)
+            session.commit()
+            self.stats.devices_written += len(sightings)
+
+        self._attempt(write, f"{len(sightings)} device update(s)")
+
+    def _attempt(self, work: Callable[[Session], None], what: str) -> None:
+        for attempt, delay in enumerate((0.0, *_RETRY_DELAYS_S), start=1):
+            if delay:
+                # A database restart should not lose an alarm; at shutdown retry without waiting.
+                self._stopping.wait(delay)
+            try:
+                with self._sessions() as session:
+                    work(session)
+                return
+            except SQLAlchemyError:
+                log.exception("writing %s failed (attempt %d)", what, attempt)
+        self.stats.failures += 1
+        log.error("gave up writing %s", what)
+
+
+def _alarm_row(record: AlarmRecord) -> Alarm:
+    return Alarm(
+        id=record.alarm_id,
+        gate_id=record.gate_id,
+        created_at=record.created_at,
+        decided_locally=record.decided_locally,
+        status=AlarmStatus.OPEN.value,
+        items=[
+            AlarmItemRow(uid=item.uid, item_id=item.item_id, reason=_reason(item))
+            for item in record.items
+        ],
+    )
+
+
+def _reason(item: AlarmItem) -> str:
+    reason = item.reason
+    return reason.value if hasattr(reason, "value") else str(reason)
+
+
+def _apply(row: Device, sighting: DeviceSighting) -> None:
+    row.kind = sighting.kind
+    if row.last_seen is None or sighting.at >= row.last_seen:
+        row.last_seen = sighting.at
+    if sighting.online is not None:
+        row.online = sighting.online
+    if sighting.state is not None:
+        row.state = sighting.state.model_dump(mode="json")

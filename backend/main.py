@@ -1,0 +1,166 @@
+"""The composition root: config → database → gate path → HTTP server, and an orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from backend.alarm_writer import AlarmWriter
+from backend.app import create_app
+from backend.config import BackendServiceConfig, load_backend_config
+from backend.db.engine import DatabaseError, make_engine, session_factory, upgrade_database
+from backend.demo_seed import ensure_demo_accounts, seed_demo
+from backend.evidence import purge_expired_evidence
+from backend.gate_service import GateService, policy_from_settings
+from backend.gate_view import GateView
+from backend.notifier import AlarmNotifier
+from backend.passwords import Passwords
+from openshelf.config import ConfigError
+from openshelf.contract import Channel, Kind, topic, utcnow
+from openshelf.mqtt import MqttLink
+
+log = logging.getLogger(__name__)
+
+
+class BackendRuntime:
+    """Every long-lived part of the backend, wired together; ``start`` and ``stop`` in the right order."""
+
+    def __init__(self, config: BackendServiceConfig, *, passwords: Passwords | None = None) -> None:
+        self.config = config
+        url = config.database_url.get_secret_value()
+        self.engine = make_engine(url)
+        upgrade_database(self.engine)
+        sessions = session_factory(self.engine)
+        passwords = passwords or Passwords()
+        if config.demo:
+            with sessions() as session:
+                seed_demo(session, ensure_demo_accounts(config.data_dir), passwords=passwords)
+        self.view = GateView()
+        with sessions() as session:
+            loaded = self.view.load(session)
+        log.info("gate view holds %d item(s)", loaded)
+        self.notifier = AlarmNotifier()
+        self.writer = AlarmWriter(
+            sessions, self.notifier,
+            housekeeping=lambda session: purge_expired_evidence(session, config.media_dir, utcnow()),
+        )
+        self.link = _build_link(config)
+        self.gate_service = GateService(
+            self.link,
+            self.view,
+            policy_from_settings(config.gate_policy),
+            site_id=config.site,
+            root=config.broker.root,
+            backend_id=config.backend.id,
+            alarm_recorder=self.writer,
+            alarm_duration_ms=config.alarm_duration_ms,
+        )
+        self.app: FastAPI = create_app(
+            config, engine=self.engine, gate_service=self.gate_service, notifier=self.notifier, view=self.view,
+            passwords=passwords,
+        )
+
+    def start(self, broker_wait_s: float = 5.0) -> None:
+        self.config.media_dir.mkdir(parents=True, exist_ok=True)
+        self.writer.start()
+        self.gate_service.start()
+        if not self.link.start(wait_s=broker_wait_s):
+            log.warning("broker %s:%s not reachable yet; alarms start once it is", self.config.broker.host,
+                        self.config.broker.port)
+
+    def stop(self) -> None:
+        self.notifier.close()
+        self.gate_service.stop()
+        self.link.stop()
+        self.writer.stop()
+        self.engine.dispose()
+
+
+def _build_link(config: BackendServiceConfig) -> MqttLink:
+    backend_id = config.backend.id
+    return MqttLink(
+        config.broker,
+        client_id=f"{config.site}-{backend_id}",
+        status_topic=topic(config.site, Kind.BACKEND, backend_id, Channel.STATUS, root=config.broker.root),
+        username=backend_id,
+        password=config.site_config.secret_of(backend_id),
+    )
+
+
+class _Server(uvicorn.Server):
+    """Closes the live streams as soon as a stop is requested, so shutdown does not wait on them."""
+
+    def __init__(self, config: uvicorn.Config, notifier: AlarmNotifier) -> None:
+        super().__init__(config)
+        self._notifier = notifier
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._notifier.close()
+        super().handle_exit(sig, frame)
+
+    @property
+    def bound_port(self) -> int | None:
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return None
+
+
+def run_backend(site_path: Path, *, host: str | None = None, port: int | None = None) -> int:
+    """Run the backend until SIGINT/SIGTERM; prints ``{"event":"ready","url":…}`` once serving."""
+    try:
+        config = load_backend_config(Path(site_path))
+        runtime = BackendRuntime(config)
+    except (ConfigError, DatabaseError) as exc:
+        print(f"openshelf backend: {exc}", file=sys.stderr)
+        return 2
+    host = host or config.backend.host
+    port = config.backend.port if port is None else port
+    server = _Server(uvicorn.Config(runtime.app, host=host, port=port, log_config=None, lifespan="off",
+                                    timeout_graceful_shutdown=3, access_log=False), runtime.notifier)
+    previous = _route_signals(server)
+    runtime.start()
+    try:
+        asyncio.run(_serve(server, host))
+        return 0 if server.started else 1
+    except SystemExit as exc:  # uvicorn exits when it cannot bind
+        return int(exc.code or 1)
+    finally:
+        runtime.stop()
+        _restore_signals(previous)
+
+
+async def _serve(server: _Server, host: str) -> None:
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        url_host = f"[{host}]" if ":" in host else host
+        print(json.dumps({"event": "ready", "url": f"http://{url_host}:{server.bound_port}"}), flush=True)
+    await task
+
+
+def _route_signals(server: _Server) -> dict[int, Any]:
+    """Send SIGINT/SIGTERM to the server from now on, also before it serves and after it re-raises them.
+
+    uvicorn restores the handlers it found and re-raises the signal once it has
+    shut down; with these handlers that is harmless and we clean up and exit 0.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, server.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

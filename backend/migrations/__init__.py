@@ -1,0 +1,1 @@
+"""Alembic migrations; run programmatically by ``backend.db.upgrade_database``."""

@@ -1,0 +1,1 @@
+"""The staff dashboard: static HTML, CSS and vanilla JS served by the backend (no build step, no CDN)."""

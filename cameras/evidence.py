@@ -1,0 +1,213 @@
+"""Evidence from the ring buffer: the best snapshot near an alarm, and a short clip around it.
+
+The snapshot is the frame nearest the alarm time among the frames of a small
+window that are not noticeably blurrier than the sharpest one (variance of
+the Laplacian), so motion blur loses to a crisp frame a few milliseconds
+further away. Clips keep every frame's capture time in a JSON sidecar because
+a video container only knows a nominal frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from cameras.ringbuffer import BufferedFrame, RingBufferError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_S = 0.5
+DEFAULT_SHARPNESS_TOLERANCE = 0.8
+CLIP_FORMATS: dict[str, tuple[str, str]] = {
+    ".avi": ("MJPG", "video/x-msvideo"),
+    ".mp4": ("mp4v", "video/mp4"),
+}
+_MIN_CLIP_FPS = 0.5
+_MAX_CLIP_FPS = 60.0
+
+
+class EvidenceError(Exception):
+    """A snapshot or clip could not be produced."""
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian: higher means more edges, i.e. a sharper image."""
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def _jpeg_sharpness(frame: BufferedFrame) -> float:
+    # Half resolution grayscale decodes several times faster and ranks blur the same way.
+    gray = cv2.imdecode(np.frombuffer(frame.jpeg, dtype=np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2)
+    if gray is None:
+        raise EvidenceError(f"frame {frame.sequence} is not a decodable JPEG")
+    return sharpness(gray)
+
+
+def pick_snapshot(
+    frames: Sequence[BufferedFrame],
+    alarm_at: datetime,
+    window_s: float = DEFAULT_WINDOW_S,
+    sharpness_tolerance: float = DEFAULT_SHARPNESS_TOLERANCE,
+) -> BufferedFrame | None:
+    """The frame nearest ``alarm_at`` within ``±window_s`` that is nearly as sharp as the sharpest; None if none."""
+    window = timedelta(seconds=window_s)
+    candidates = [frame for frame in frames if abs(frame.captured_at - alarm_at) <= window]
+    if not candidates:
+        return None
+    scored: list[tuple[BufferedFrame, float]] = []
+    for frame in candidates:
+        try:
+            scored.append((frame, _jpeg_sharpness(frame)))
+        except EvidenceError as exc:
+            log.warning("skipping snapshot candidate: %s", exc)
+    if not scored:
+        return None
+    best = max(score for _, score in scored)
+    sharp_enough = [frame for frame, score in scored if score >= best * sharpness_tolerance]
+    return min(sharp_enough, key=lambda frame: abs(frame.captured_at - alarm_at))
+
+
+def write_snapshot(frame: BufferedFrame, path: Path) -> Path:
+    """Write the frame's JPEG to ``path`` atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_bytes(frame.jpeg)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise EvidenceError(f"cannot write snapshot {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+# --------------------------------------------------------------------------- clip
+
+
+class ClipFrameTime(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence: int
+    captured_at: datetime
+    offset_s: float
+
+
+class ClipSidecar(BaseModel):
+    """The capture time of every frame of a clip, in the clip's frame order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    video: str
+    fourcc: str
+    nominal_fps: float
+    alarm_at: datetime | None = None
+    started_at: datetime
+    ended_at: datetime
+    frames: list[ClipFrameTime]
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    sidecar_path: Path
+    content_type: str
+    frames: int
+    started_at: datetime
+    ended_at: datetime
+
+
+def _nominal_fps(frames: Sequence[BufferedFrame]) -> float:
+    span = frames[-1].monotonic - frames[0].monotonic
+    if len(frames) < 2 or span <= 0:
+        return 10.0
+    return min(_MAX_CLIP_FPS, max(_MIN_CLIP_FPS, (len(frames) - 1) / span))
+
+
+def write_clip(frames: Sequence[BufferedFrame], path: Path, *, alarm_at: datetime | None = None) -> Clip:
+    """Encode ``frames`` (oldest first) as ``path`` (.avi = MJPG, .mp4 = mp4v) plus ``<path>.json``."""
+    if not frames:
+        raise EvidenceError(f"no frames for clip {path}")
+    suffix = path.suffix.lower()
+    if suffix not in CLIP_FORMATS:
+        raise EvidenceError(f"clip {path}: unsupported container {suffix!r}; use one of {sorted(CLIP_FORMATS)}")
+    fourcc, content_type = CLIP_FORMATS[suffix]
+    ordered = sorted(frames, key=lambda frame: frame.sequence)
+    fps = _nominal_fps(ordered)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial{suffix}")
+    try:
+        written = _encode_video(ordered, temporary, fourcc, fps)
+        sidecar = _sidecar(written, path, fourcc, fps, alarm_at)
+        sidecar_path = path.with_name(path.name + ".json")
+        sidecar_temporary = sidecar_path.with_name(f".{sidecar_path.name}.partial")
+        sidecar_temporary.write_text(sidecar.model_dump_json(indent=1), encoding="utf-8")
+        os.replace(temporary, path)
+        os.replace(sidecar_temporary, sidecar_path)
+    except OSError as exc:
+        raise EvidenceError(f"cannot write clip {path}: {exc.strerror or exc}") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return Clip(path, sidecar_path, content_type, len(written), written[0].captured_at, written[-1].captured_at)
+
+
+def _encode_video(frames: Sequence[BufferedFrame], path: Path, fourcc: str, fps: float) -> list[BufferedFrame]:
+    """Write the decodable frames; returns exactly the frames that went into the video, in order."""
+    writer: cv2.VideoWriter | None = None
+    size: tuple[int, int] | None = None
+    written: list[BufferedFrame] = []
+    try:
+        for frame in frames:
+            try:
+                image = frame.decode()
+            except RingBufferError as exc:
+                log.warning("clip %s: skipping frame: %s", path.name, exc)
+                continue
+            if writer is None:
+                size = (image.shape[1], image.shape[0])
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+                if not writer.isOpened():
+                    raise EvidenceError(f"OpenCV cannot write {fourcc} video to {path}")
+            if (image.shape[1], image.shape[0]) != size:
+                image = cv2.resize(image, size)
+            writer.write(image)
+            written.append(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    if not written:
+        raise EvidenceError(f"clip {path}: none of {len(frames)} frames could be decoded")
+    return written
+
+
+def _sidecar(
+    frames: Sequence[BufferedFrame], video: Path, fourcc: str, fps: float, alarm_at: datetime | None
+) -> ClipSidecar:
+    reference = alarm_at or frames[0].captured_at
+    return ClipSidecar(
+        video=video.name,
+        fourcc=fourcc,
+        nominal_fps=round(fps, 3),
+        alarm_at=alarm_at,
+        started_at=frames[0].captured_at,
+        ended_at=frames[-1].captured_at,
+        frames=[
+            ClipFrameTime(
+                sequence=frame.sequence,
+                captured_at=frame.captured_at,
+                offset_s=round((frame.captured_at - reference).total_seconds(), 3),
+            )
+            for frame in frames
+        ],
+    )

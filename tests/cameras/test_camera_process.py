@@ -1,0 +1,53 @@
+"""`openshelf camera` as a real process: ready line, retained state, evidence upload, clean SIGTERM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import yaml
+
+from openshelf.contract import AlarmItem, AlarmReason, CameraState, Channel, GateAlarmEvent, Kind, StreamState, topic
+from openshelf.mqtt import MqttLink
+from openshelf.site import BrokerSettings
+from tests.cameras.fake_backend import FakeBackend
+from tests.helpers import Proc, wait_for
+
+
+@pytest.mark.e2e
+def test_camera_process_uploads_a_snapshot_for_a_gate_alarm(tmp_path, broker_url, site_id):
+    backend = FakeBackend().start()
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump({
+        "site": site_id, "demo": True, "data_dir": "data",
+        "broker": {"url": broker_url},
+        "backend": {"public_url": backend.url},
+        "gates": [{"id": "g1", "secret": "gate-secret-12"}],
+        "cameras": [{"id": "cam1", "gates": ["g1"], "secret": "camera-secret-1",
+                     "source": "synthetic://?fps=10&width=320&height=180"}],
+    }))
+    gate = MqttLink(BrokerSettings(url=broker_url), client_id=f"{site_id}-g1")
+    states: list[CameraState] = []
+    gate.subscribe(topic(site_id, Kind.CAMERA, "cam1", Channel.STATE), CameraState, lambda p, s: states.append(s))
+    camera = Proc("camera", ["camera", "--site", str(site_file), "--device", "cam1"], tmp_path / "camera.log")
+    try:
+        camera.start()
+        assert gate.start()
+        wait_for(lambda: any(s.stream is StreamState.LIVE for s in states), what="camera live")
+        item = AlarmItem(uid="E004010012345678", reason=AlarmReason.UNKNOWN_TAG)
+        gate.publish(topic(site_id, Kind.GATE, "g1", Channel.EVENT, "alarm"),
+                     GateAlarmEvent(gate_id="g1", alarm_id="A1", items=[item]))
+        wait_for(lambda: backend.accepted("/api/evidence/A1/snapshot"), what="snapshot upload")
+        assert camera.stop() == 0
+    finally:
+        camera.kill()
+        gate.stop()
+        backend.stop()
+    assert camera.ready_line["camera"] == "cam1"
+    [upload] = backend.accepted("/api/evidence/A1/snapshot")
+    assert upload.basic_auth == ("cam1", "camera-secret-1")
+    assert datetime.fromisoformat(upload.headers["x-captured-at"]).tzinfo is not None
+    camera_dir = tmp_path / "data" / "cameras" / "cam1"
+    assert (camera_dir / "evidence" / "A1" / "snapshot.jpg").read_bytes() == upload.body
+    # Stopping early still builds the clip from the frames there were; it waits in the spool or went out.
+    assert (camera_dir / "evidence" / "A1" / "clip.avi").exists()

@@ -1,0 +1,128 @@
+"""Frame sources: the simulator, the source factory, and OpenCV against a real file and a real MJPEG stream."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cameras.source import OpenCvSource, SourceError, SyntheticSource, make_source
+from cameras.synthetic_server import MjpegServer
+
+
+def test_synthetic_frames_carry_increasing_utc_timestamps_and_counters():
+    source = SyntheticSource(width=160, height=90, fps=50)
+    source.open()
+    try:
+        frames = [source.read() for _ in range(5)]
+    finally:
+        source.close()
+    assert all(frame is not None for frame in frames)
+    times = [frame.captured_at for frame in frames]
+    assert all(t.tzinfo is timezone.utc for t in times)
+    assert times == sorted(times) and len(set(times)) == 5
+    assert abs(datetime.now(timezone.utc) - times[-1]) < timedelta(seconds=30)
+    assert [frame.index for frame in frames] == [1, 2, 3, 4, 5]
+    assert [frame.monotonic for frame in frames] == sorted(frame.monotonic for frame in frames)
+    assert frames[0].image.shape == (90, 160, 3)
+    assert not np.array_equal(frames[0].image, frames[1].image)  # the shape moves
+
+
+def test_synthetic_frames_show_the_timestamp_overlay():
+    source = SyntheticSource(width=320, height=180, fps=50)
+    source.open()
+    frame = source.read()
+    source.close()
+    top_band = frame.image[: int(180 * 0.2)]
+    assert (top_band.min(axis=2) > 200).sum() > 50  # white text on a dark grid
+
+
+def test_stall_resume_and_drop():
+    source = SyntheticSource(width=64, height=48, fps=100)
+    source.open()
+    assert source.read() is not None
+    source.stall()
+    assert source.read() is None
+    source.resume()
+    assert source.read() is not None
+    source.drop()
+    with pytest.raises(SourceError):
+        source.read()
+    with pytest.raises(SourceError):
+        source.read()  # stays broken until reopened
+    source.open()
+    assert source.read() is not None
+    assert source.opens == 2
+    source.close()
+
+
+def test_make_source_picks_by_url():
+    synthetic = make_source("synthetic://?fps=25&width=320&height=240", fps=10, width=1280, height=720)
+    assert isinstance(synthetic, SyntheticSource)
+    assert (synthetic.width, synthetic.height, synthetic.fps) == (320, 240, 25)
+    plain = make_source("synthetic://", fps=5, width=640, height=360)
+    assert (plain.width, plain.height, plain.fps) == (640, 360, 5)
+    for url in ("rtsp://cam.local/stream1", "http://10.0.0.5/video.mjpg", "/dev/video0", "/srv/demo.avi"):
+        assert isinstance(make_source(url), OpenCvSource), url
+
+
+@pytest.mark.parametrize("url", ["", "ftp://cam/x", "/dev/sda", "synthetic://?fps=fast", "synthetic://?width=2"])
+def test_make_source_refuses_nonsense(url):
+    with pytest.raises(SourceError):
+        make_source(url)
+
+
+def _write_video(path: Path, count: int) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    assert writer.isOpened()
+    for index in range(count):
+        writer.write(np.full((120, 160, 3), 10 + index * 12, dtype=np.uint8))
+    writer.release()
+
+
+def test_opencv_reads_a_video_file_in_order_then_reports_its_end(tmp_path):
+    path = tmp_path / "clip.avi"
+    _write_video(path, 12)
+    source = OpenCvSource(str(path), 2, 2, realtime=False)
+    source.open()
+    frames = []
+    with pytest.raises(SourceError):
+        while True:
+            frames.append(source.read())
+    source.close()
+    assert len(frames) == 12
+    brightness = [float(frame.image.mean()) for frame in frames]
+    assert brightness == sorted(brightness)
+    assert frames[0].image.shape == (120, 160, 3)
+    assert frames[-1].captured_at >= frames[0].captured_at
+
+
+def test_opencv_missing_file_and_missing_device_fail_to_open(tmp_path):
+    for target in (str(tmp_path / "none.avi"), "/dev/video99"):
+        source = OpenCvSource(target, 1, 1)
+        with pytest.raises(SourceError):
+            source.open()
+        with pytest.raises(SourceError):
+            source.read()
+
+
+def test_opencv_reads_the_synthetic_mjpeg_stream_and_times_out_when_it_stalls():
+    server = MjpegServer(width=320, height=180, fps=25).start()
+    source = OpenCvSource(server.url, open_timeout_s=3, read_timeout_s=1)
+    try:
+        source.open()
+        frames = [source.read() for _ in range(3)]
+        assert [frame.image.shape for frame in frames] == [(180, 320, 3)] * 3
+        server.stall()
+        with pytest.raises(SourceError):
+            for _ in range(200):  # frames already in flight arrive first
+                source.read()
+        server.resume()
+        source.open()
+        assert source.read() is not None
+    finally:
+        source.close()
+        server.stop()
