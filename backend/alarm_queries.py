@@ -46,7 +46,7 @@ def _items_by_alarm(session: Session, ids: list[str]) -> dict[str, list[AlarmIte
         .outerjoin(Item, Item.item_id == AlarmItemRow.item_id)
         .where(AlarmItemRow.alarm_id.in_(ids))
         .order_by(AlarmItemRow.id)
-    ).tuples()
+    )
     grouped: dict[str, list[AlarmItemOut]] = defaultdict(list)
     for row, title in rows:
         grouped[row.alarm_id].append(AlarmItemOut(uid=row.uid, item_id=row.item_id, title=title, reason=row.reason))

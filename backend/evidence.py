@@ -28,7 +28,8 @@ ACCEPTED_TYPES = {
     EvidenceKind.SNAPSHOT: {"image/jpeg": "jpg"},
     EvidenceKind.CLIP: {"video/mp4": "mp4", "video/x-msvideo": "avi", "video/avi": "avi", "video/msvideo": "avi"},
 }
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SAFE_ALARM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_SAFE_CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class EvidenceRejected(Exception):
@@ -55,17 +56,18 @@ class Upload:
 class Stored:
     evidence_id: str
     created: bool
+    changed: bool
     alarm_exists: bool
 
 
 def check_upload(upload: Upload) -> None:
     """Refuse anything that is not what it claims to be, before it touches the disk."""
-    if not _SAFE_ID.match(upload.alarm_id) or not _SAFE_ID.match(upload.camera_id):
-        raise EvidenceRejected(422, "alarm id and camera id may only contain letters, digits, '_', '.', '-'")
+    if not _SAFE_ALARM_ID.match(upload.alarm_id) or not _SAFE_CAMERA_ID.match(upload.camera_id):
+        raise EvidenceRejected(422, "alarm id and camera id may only contain letters, digits and _ . : -")
     if not upload.body:
         if upload.problem:
             return
-        raise EvidenceRejected(422, "empty body: send the file, or an X-Evidence-Problem header saying why not")
+        raise EvidenceRejected(422, "empty body: send the file (or report a problem at .../problem)")
     accepted = ACCEPTED_TYPES[upload.kind]
     if upload.content_type not in accepted:
         raise EvidenceRejected(415, f"a {upload.kind.value} must be sent as {' or '.join(sorted(accepted))}")
@@ -89,7 +91,8 @@ def store_upload(session: Session, media_dir: Path, upload: Upload, *, retention
     check_upload(upload)
     existing = _find(session, upload)
     if existing is not None and (existing.path is not None or not upload.body):
-        return Stored(existing.id, False, _alarm_exists(session, upload.alarm_id))
+        # Already complete (a retry), or a problem report about something already reported.
+        return Stored(existing.id, False, False, _alarm_exists(session, upload.alarm_id))
     relative = _write_file(media_dir, upload) if upload.body else None
     row = existing or Evidence(
         id=uuid.uuid4().hex,
@@ -112,8 +115,8 @@ def store_upload(session: Session, media_dir: Path, upload: Upload, *, retention
         winner = _find(session, upload)
         if winner is None:
             raise
-        return Stored(winner.id, False, _alarm_exists(session, upload.alarm_id))
-    return Stored(row.id, existing is None, _alarm_exists(session, upload.alarm_id))
+        return Stored(winner.id, False, False, _alarm_exists(session, upload.alarm_id))
+    return Stored(row.id, existing is None, True, _alarm_exists(session, upload.alarm_id))
 
 
 def _find(session: Session, upload: Upload) -> Evidence | None:

@@ -37,7 +37,7 @@ class GateView:
             item.item_id: ItemFacts(item.item_id, item.title, item.item_id in on_loan, item.in_library_only)
             for item in session.scalars(select(Item))
         }
-        uids = dict(session.execute(select(Tag.uid, Tag.item_id)).tuples().all())
+        uids = {uid: item_id for uid, item_id in session.execute(select(Tag.uid, Tag.item_id))}
         with self._lock:
             self._items = items
             self._item_of_uid = uids

@@ -11,7 +11,7 @@ from backend.db.models import AlarmOutcome, AlarmStatus, EvidenceKind, StaffRole
 from openshelf.contract import AlarmReason
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
-ALARM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+ALARM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 ITEM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
@@ -84,6 +84,14 @@ class EvidenceCreated(Strict):
     evidence_id: str
     alarm_id: str
     linked: bool = Field(description="whether the alarm record already exists")
+
+
+class EvidenceProblemReport(Strict):
+    """A camera has no (usable) evidence for an alarm and says why."""
+
+    camera_id: str = Field(min_length=1, max_length=64)
+    kind: EvidenceKind
+    problem: str = Field(min_length=1, max_length=500)
 
 
 class DeviceOut(Strict):

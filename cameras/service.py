@@ -100,6 +100,7 @@ class CameraService:
         self._pending_clips: list[_PendingClip] = []
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._worker: threading.Thread | None = None
+        self._state_sent_for_connect = 0
         self.snapshots = 0
         self.clips = 0
         self.problems = 0
@@ -148,9 +149,8 @@ class CameraService:
 
     def _work(self) -> None:
         while True:
-            wait = 0.2 if self._pending_clips else None
             try:
-                item = self._alarms.get(timeout=wait)
+                item = self._alarms.get(timeout=0.2 if self._pending_clips else 0.5)
             except queue.Empty:
                 item = None
             if item is _STOP:
@@ -159,6 +159,18 @@ class CameraService:
             if isinstance(item, GateAlarmEvent):
                 self._guarded(self._handle_alarm, item)
             self._build_due_clips(force=False)
+            self._republish_state_after_connect()
+
+    def _republish_state_after_connect(self) -> None:
+        """Send the current state again after each (re)connect.
+
+        A state published while the link was still connecting can reach the broker after a
+        later one, leaving a stale retained state; repeating it once connected settles it.
+        """
+        connects = self._link.stats.connects
+        if connects != self._state_sent_for_connect and self._link.connected.is_set():
+            self._state_sent_for_connect = connects
+            self._publish_state(self.grabber.state())
 
     def _guarded(self, action: Callable[[GateAlarmEvent], None], event: GateAlarmEvent) -> None:
         try:

@@ -271,6 +271,67 @@ class TagEvent(Message):
     read_at: datetime = Field(default_factory=utcnow)
 
 
+class SetStatusEvent(Message):
+    """Reader → kiosk/backend: which parts of a multi-part item are on the reader."""
+
+    reader_id: str
+    item_id: str
+    parts_in_set: int = Field(ge=2, le=255)
+    parts_present: list[int]
+    complete: bool
+    final: bool = Field(description="true once the set is complete or the wait is over")
+
+
+class CardTechnology(str, enum.Enum):
+    ISO14443A = "iso14443a"
+    ISO14443B = "iso14443b"
+    FELICA = "felica"
+    ISO15693 = "iso15693"
+    BARCODE = "barcode"
+
+
+class CardPresented(Message):
+    """A patron card was presented. ``card_id`` is opaque (a UID or barcode), never a name."""
+
+    reader_id: str
+    card_id: str = Field(min_length=1, max_length=64)
+    technology: CardTechnology
+    read_at: datetime = Field(default_factory=utcnow)
+
+
+class SecureTagRequest(Request):
+    """Kiosk/backend → reader: set one tag's security state, verified by reading it back.
+
+    ``secure=True`` writes the 'on shelf' AFI (and sets EAS where configured);
+    ``secure=False`` writes the 'on loan' AFI (and clears EAS).
+    """
+
+    uid: str = Field(pattern=UID_PATTERN)
+    secure: bool
+
+
+class TagWriteOutcome(str, enum.Enum):
+    DONE = "done"
+    TAG_GONE = "tag_gone"
+    WRITE_ERROR = "write_error"
+    AFI_LOCKED = "afi_locked"
+    VERIFY_FAILED = "verify_failed"
+    READER_UNREACHABLE = "reader_unreachable"
+
+
+class SecureTagReply(Reply):
+    """Reader → requester: the result of a SecureTagRequest. ``ok`` only after a verified read-back."""
+
+    reader_id: str
+    uid: str = Field(pattern=UID_PATTERN)
+    ok: bool
+    outcome: TagWriteOutcome
+    attempts: int = Field(ge=0)
+    afi: int | None = Field(default=None, ge=0, le=255)
+    eas: bool | None = None
+    detail: str | None = None
+
+
 # ---- gate alarm path -------------------------------------------------------------------
 
 
@@ -417,6 +478,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "backend, gate controller", "a tag entered the reader's field (debounced)"),
     TopicSpec(Kind.READER, Channel.EVENT, "tag_departed", TagEvent, False, "reader service", "backend",
               "a tag left the reader's field"),
+    TopicSpec(Kind.READER, Channel.EVENT, "set_status", SetStatusEvent, False, "reader service",
+              "kiosk", "parts of a multi-part item present on the reader, and whether the set is complete"),
+    TopicSpec(Kind.READER, Channel.EVENT, "card_presented", CardPresented, False, "reader service (NFC/HF)",
+              "kiosk", "a patron card was presented (opaque card id)"),
+    TopicSpec(Kind.READER, Channel.CMD, "secure_tag", SecureTagRequest, False, "kiosk, backend",
+              "reader service", "secure or unsecure one tag; answered on reply_to"),
+    TopicSpec(Kind.READER, Channel.REPLY, "secure_tag", SecureTagReply, False, "reader service",
+              "the requester", "verified result of a secure_tag request (published to the request's reply_to)"),
     TopicSpec(Kind.GATE, Channel.STATUS, None, DeviceStatus, True, "gate controller", "backend, dashboard",
               "online/offline; offline is the Last Will"),
     TopicSpec(Kind.GATE, Channel.STATE, None, GateState, True, "gate controller", "backend",

@@ -14,7 +14,7 @@ from backend.api.deps import Staff, audit, camera_identity, context, require_rol
 from backend.context import BackendContext
 from backend.db.models import Evidence, EvidenceKind, StaffRole
 from backend.evidence import MAX_BYTES, EvidenceRejected, Stored, Upload, evidence_file, store_upload
-from backend.schemas import ALARM_ID_PATTERN, EvidenceCreated
+from backend.schemas import ALARM_ID_PATTERN, EvidenceCreated, EvidenceProblemReport
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/evidence", tags=["evidence"])
@@ -33,29 +33,31 @@ def _upload_route(kind: EvidenceKind, content_types: str):  # noqa: ANN202 - ret
         request: Request,
         alarm_id: str = Path(pattern=ALARM_ID_PATTERN),
         x_captured_at: str | None = Header(None, description="when the frame was taken, ISO 8601 with zone"),
-        x_evidence_problem: str | None = Header(
-            None, max_length=500, description="why the file is missing or doubtful (e.g. 'stream stale 4 s')"),
         camera_id: str = Depends(camera_identity),
         ctx: BackendContext = Depends(context),
     ) -> JSONResponse:
         captured_at = _captured_at(x_captured_at)
         body = await _read_limited(request, MAX_BYTES[kind])
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or None
-        upload_ = Upload(alarm_id, camera_id, kind, content_type, body, captured_at, x_evidence_problem)
-        try:
-            stored = await run_in_threadpool(_store, ctx, upload_)
-        except EvidenceRejected as exc:
-            log.warning("refused %s from %s for alarm %s: %s", kind.value, camera_id, alarm_id, exc.message)
-            raise HTTPException(exc.status, exc.message) from None
-        created = EvidenceCreated(evidence_id=stored.evidence_id, alarm_id=alarm_id, linked=stored.alarm_exists)
-        return JSONResponse(created.model_dump(),
-                            status_code=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK)
+        return await _accept(ctx, Upload(alarm_id, camera_id, kind, content_type, body, captured_at, None))
 
     upload.__doc__ = (
         f"A camera uploads the {kind.value} for an alarm ({content_types}), HTTP Basic with its id and secret. "
         "Idempotent per alarm, camera and kind. Accepted before the alarm record exists; linked when it appears."
     )
     return upload
+
+
+async def _accept(ctx: BackendContext, upload: Upload) -> JSONResponse:
+    try:
+        stored = await run_in_threadpool(_store, ctx, upload)
+    except EvidenceRejected as exc:
+        log.warning("refused %s from %s for alarm %s: %s", upload.kind.value, upload.camera_id, upload.alarm_id,
+                    exc.message)
+        raise HTTPException(exc.status, exc.message) from None
+    created = EvidenceCreated(evidence_id=stored.evidence_id, alarm_id=upload.alarm_id, linked=stored.alarm_exists)
+    return JSONResponse(created.model_dump(),
+                        status_code=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK)
 
 
 def _captured_at(value: str | None) -> datetime | None:
@@ -89,13 +91,14 @@ def _store(ctx: BackendContext, upload: Upload) -> Stored:
     with ctx.sessions() as session:
         stored = store_upload(session, ctx.config.media_dir, upload,
                               retention_days=ctx.config.backend.evidence_retention_days, now=ctx.clock())
-        if stored.alarm_exists and stored.created:
+        if stored.alarm_exists and stored.changed:
             shaped = alarm_out(session, upload.alarm_id)
             if shaped is not None:
-                ctx.notifier.publish("snapshot" if upload.kind is EvidenceKind.SNAPSHOT else "evidence",
-                                     shaped.model_dump(mode="json"))
-    log.info("%s from %s for alarm %s stored as %s", upload.kind.value, upload.camera_id, upload.alarm_id,
-             stored.evidence_id)
+                is_snapshot = upload.kind is EvidenceKind.SNAPSHOT and upload.body
+                ctx.notifier.publish("snapshot" if is_snapshot else "evidence", shaped.model_dump(mode="json"))
+    if stored.changed:
+        log.info("%s from %s for alarm %s stored as %s%s", upload.kind.value, upload.camera_id, upload.alarm_id,
+                 stored.evidence_id, f" (problem: {upload.problem})" if upload.problem else "")
     return stored
 
 
@@ -107,6 +110,23 @@ router.put("/{alarm_id}/clip", status_code=status.HTTP_201_CREATED, response_mod
            responses=_UPLOAD_RESPONSES,
            openapi_extra={"requestBody": {"content": {"video/mp4": {}, "video/x-msvideo": {}}}})(
     _upload_route(EvidenceKind.CLIP, "video/mp4 or video/x-msvideo"))
+
+
+@router.post("/{alarm_id}/problem", status_code=status.HTTP_201_CREATED, response_model=EvidenceCreated,
+             responses={**_UPLOAD_RESPONSES, 403: {"description": "camera_id is not the authenticated camera"}})
+async def report_problem(
+    report: EvidenceProblemReport,
+    alarm_id: str = Path(pattern=ALARM_ID_PATTERN),
+    camera_id: str = Depends(camera_identity),
+    ctx: BackendContext = Depends(context),
+) -> JSONResponse:
+    """A camera reports why it has no usable snapshot or clip for an alarm (shown on the board).
+
+    A file uploaded later for the same alarm, camera and kind replaces the report.
+    """
+    if report.camera_id != camera_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a camera may only report for itself")
+    return await _accept(ctx, Upload(alarm_id, camera_id, report.kind, None, b"", None, report.problem))
 
 
 @router.get("/{evidence_id}", response_class=FileResponse,

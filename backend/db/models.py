@@ -144,7 +144,7 @@ class Loan(Base):
 class Alarm(Base):
     __tablename__ = "alarms"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
     gate_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     decided_locally: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -168,7 +168,7 @@ class AlarmItemRow(Base):
     __tablename__ = "alarm_items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alarm_id: Mapped[str] = mapped_column(String(64), ForeignKey("alarms.id", ondelete="CASCADE"), index=True)
+    alarm_id: Mapped[str] = mapped_column(String(128), ForeignKey("alarms.id", ondelete="CASCADE"), index=True)
     uid: Mapped[str] = mapped_column(String(16))
     # Not a foreign key: an alarm may name a tag or item the catalogue does not know.
     item_id: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -187,7 +187,7 @@ class Evidence(Base):
     __tablename__ = "evidence"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    alarm_id: Mapped[str] = mapped_column(String(64), index=True)
+    alarm_id: Mapped[str] = mapped_column(String(128), index=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     path: Mapped[str | None] = mapped_column(String(500), default=None)

@@ -9,6 +9,7 @@ and STATUS bytes onto the driver interface.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -54,6 +55,8 @@ class FeigReader(ReaderDriver):
     def __init__(self, profile: ReaderProfile, port: str, *, serial_factory: SerialFactory | None = None) -> None:
         self._profile = profile
         self._link = FeigLink(profile, port, serial_factory=serial_factory)
+        # Multi-request operations (inventory pages, chunked reads/writes) must not interleave.
+        self._operation = threading.RLock()
         self._frame_options: dict[str, Any] = {
             "com_adr": profile.com_address,
             "advanced": profile.frame_format == "advanced",
@@ -91,13 +94,14 @@ class FeigReader(ReaderDriver):
         if afi is not None and not 0 <= afi <= 0xFF:
             raise InvalidRequestError(f"AFI must be 0..255, got {afi}")
         in_reader_filter = afi is not None and self._profile.afi_filter == "inventory_mode"
-        records = self._inventory_pages(afi if in_reader_filter else None)
-        if self._profile.inventory_reset_to_ready:
-            self._reset_to_ready_once()
-        tags = _unique_tags(records)
-        if afi is not None and not in_reader_filter:
-            tags = [tag for tag in tags if self._has_afi(tag.uid, afi)]
-        return tags
+        with self._operation:
+            records = self._inventory_pages(afi if in_reader_filter else None)
+            if self._profile.inventory_reset_to_ready:
+                self._reset_to_ready_once()
+            tags = _unique_tags(records)
+            if afi is not None and not in_reader_filter:
+                tags = [tag for tag in tags if self._has_afi(tag.uid, afi)]
+            return tags
 
     def reset_to_ready(self) -> None:
         """Non-addressed Reset to Ready: quiet tags answer inventories and non-addressed commands again."""
@@ -151,24 +155,29 @@ class FeigReader(ReaderDriver):
             raise InvalidRequestError(f"data length {len(data)} is not a positive multiple of block size {size}")
         _check_block_range(first, len(data) // size)
         step = self._profile.max_blocks_per_write * size
-        for offset in range(0, len(data), step):
-            chunk = self._to_wire_order(data[offset : offset + step])
-            request = commands.build_write_blocks(uid, first + offset // size, size, chunk, **self._frame_options)
-            self._expect_write_ok("write blocks", uid, self._link.transact(request))
+        with self._operation:
+            for offset in range(0, len(data), step):
+                chunk = self._to_wire_order(data[offset : offset + step])
+                start = first + offset // size
+                request = commands.build_write_blocks(uid, start, size, chunk, **self._frame_options)
+                self._expect_write_ok("write blocks", uid, self._link.transact(request))
 
     def _read(self, uid: bytes | None, first: int, count: int) -> bytes:
         _check_block_range(first, count)
         out = bytearray()
         step = self._profile.max_blocks_per_read
-        for start in range(first, first + count, step):
-            n = min(step, first + count - start)
-            frame = self._link.transact(commands.build_read_blocks(uid, start, n, **self._frame_options))
-            self._expect_ok("read blocks", uid, frame)
-            block_data = _decode(answers.decode_read_blocks, frame)
-            if len(block_data.blocks) != n:
-                raise ReaderProtocolError(f"asked for {n} blocks at {start}, got {len(block_data.blocks)}")
-            out += self._to_host_order(block_data.blocks)
+        with self._operation:
+            for start in range(first, first + count, step):
+                out += self._read_chunk(uid, start, min(step, first + count - start))
         return bytes(out)
+
+    def _read_chunk(self, uid: bytes | None, start: int, n: int) -> bytes:
+        frame = self._link.transact(commands.build_read_blocks(uid, start, n, **self._frame_options))
+        self._expect_ok("read blocks", uid, frame)
+        block_data = _decode(answers.decode_read_blocks, frame)
+        if len(block_data.blocks) != n:
+            raise ReaderProtocolError(f"asked for {n} blocks at {start}, got {len(block_data.blocks)}")
+        return self._to_host_order(block_data.blocks)
 
     def _to_wire_order(self, data: bytes) -> bytes:
         if not self._profile.reverse_block_bytes:

@@ -68,7 +68,11 @@ class FrameReader:
         return frames
 
     def _find_valid_frame(self) -> tuple[int | None, int, int]:
-        """(start, length, _) of the earliest complete valid frame, else (None, 0, first incomplete start)."""
+        """(start, length, first_incomplete): the earliest complete CRC-valid frame, or start None.
+
+        ``first_incomplete`` is where the earliest candidate still waiting for bytes begins
+        (buffer length if none): everything before it can never start a valid frame.
+        """
         first_incomplete = len(self._buffer)
         for start in range(len(self._buffer)):
             length = self._candidate_length(start)

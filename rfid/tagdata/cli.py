@@ -126,7 +126,8 @@ def format_tag(tag: TagData) -> str:
     """Readable summary for a technician."""
     lines = [_line("Model", _MODEL_TITLES[tag.model])]
     if tag.status is not DecodeStatus.OK:
-        lines.append(_line("Status", f"{tag.status.value}: {tag.problem}"))
+        lines.append(_line("Status", tag.status.value))
+        lines.append(_line("Problem", tag.problem or "-"))
     if tag.model in (TagModel.BLANK, TagModel.UNKNOWN):
         return "\n".join(lines)
     if tag.crc_valid is not None:

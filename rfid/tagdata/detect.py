@@ -6,8 +6,9 @@ Order of the checks, cheapest and most common first:
 2. blank: all 0x00, all 0xFF, a 3M factory blank, or DSFID 0x06 with no elements;
 3. DSFID 0x06: ISO 28560-2 (faults give a ``corrupt`` result);
 4. the 3M layout;
-5. no DSFID (or 0x00): ISO 28560-2 if the whole structure parses cleanly;
-6. an ISO 28560-3 layout whose CRC fails: ``crc_error``;
+5. an ISO 28560-3 layout whose CRC fails: ``crc_error`` (checked before the
+   next step so that a damaged ISO 28560-3 tag is never read as something else);
+6. no DSFID (or 0x00): ISO 28560-2 if the whole structure decodes cleanly;
 7. otherwise ``unknown``.
 
 Outcomes (see :class:`~.model.DecodeStatus`): non-strict, every outcome is
@@ -75,10 +76,10 @@ def _detect(memory: bytes, dsfid: int | None) -> TagData:
     if dsfid == DSFID_ISO28560_2:
         return decode_iso28560_2(memory, dsfid)
     tag = decode_threem(memory)
-    if tag is None and dsfid in (None, 0):
-        tag = probe_iso28560_2(memory, dsfid)
     if tag is None:
         tag = diagnose_crc_failure(memory)
+    if tag is None and dsfid in (None, 0):
+        tag = probe_iso28560_2(memory, dsfid)
     if tag is not None:
         return tag
     dsfid_text = "no DSFID given" if dsfid is None else f"DSFID 0x{dsfid:02X}"
@@ -95,7 +96,8 @@ def _blank_reason(memory: bytes, dsfid: int | None) -> str | None:
         return "blank tag: every byte is 0xFF"
     if is_threem_factory_blank(memory):
         return "blank tag: 3M factory blank (blocks 0-5 = 0x55, block 6 = 0x00)"
-    if dsfid == DSFID_ISO28560_2 and memory[0] == 0x00:
+    # memory[3] is where the first precursor sits if the blocks arrive reversed
+    if dsfid == DSFID_ISO28560_2 and memory[0] == 0x00 and (len(memory) < 4 or memory[3] == 0x00):
         return "blank tag: DSFID 0x06 (ISO 28560-2) but no data elements"
     return None
 

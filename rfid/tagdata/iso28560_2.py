@@ -59,16 +59,18 @@ _HEX_TEXT_OIDS = frozenset({CONTENT_PARAMETER, TYPE_OF_USAGE})
 def decode_iso28560_2(memory: bytes, dsfid: int | None = DSFID_ISO28560_2) -> TagData:
     """Decode element-encoded memory; faults give a CORRUPT result listing what was read.
 
-    If the memory does not parse in memory order but does with every block
-    reversed, the reversed reading is used (``block_order=reversed``).
+    If the memory does not decode cleanly in memory order but does with every
+    block reversed, the reversed reading is used (``block_order=reversed``).
+    There is no CRC, so a memory that decodes cleanly both ways is read in
+    memory order.
     """
     elements, error = parse_elements(memory)
-    order = BlockOrder.NORMAL
-    if error is not None:
-        swapped_elements, swapped_error = parse_elements(reverse_blocks(memory))
-        if swapped_error is None and swapped_elements:
-            elements, error, order = swapped_elements, None, BlockOrder.REVERSED
-    return _tagdata_from_elements(elements, error, order, dsfid)
+    tag = _tagdata_from_elements(elements, error, BlockOrder.NORMAL, dsfid)
+    if tag.ok:
+        return tag
+    elements, error = parse_elements(reverse_blocks(memory))
+    swapped = _tagdata_from_elements(elements, error, BlockOrder.REVERSED, dsfid)
+    return swapped if swapped.ok else tag
 
 
 def probe_iso28560_2(memory: bytes, dsfid: int | None) -> TagData | None:

@@ -21,10 +21,12 @@ confirms; a CRC is never "repaired" on read.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .blocks import reverse_blocks
 from .crc import crc16_ccitt
 from .errors import EncodeError
-from .isil import split_isil
+from .isil import join_isil, split_isil
 from .model import (
     BlockOrder,
     DecodeStatus,
@@ -130,6 +132,15 @@ def _looks_like_layout(layout: bytes) -> bool:
     )
 
 
+@lru_cache(maxsize=256)
+def _owner_fields(country_raw: bytes, library_raw: bytes) -> tuple[str | None, str | None, str | None, bool]:
+    """(country, library code, full ISIL, all printable); cached: a library's tags share their owner."""
+    country = None if country_raw == _NO_COUNTRY else _text_field(country_raw)
+    library = _text_field(library_raw)
+    printable = library is not None and (country_raw == _NO_COUNTRY or country is not None)
+    return country, library, join_isil(country, library), printable
+
+
 def _decode_layout(layout: bytes, order: BlockOrder) -> TagData:
     # Hot path: a kiosk decodes every tag in the field several times a second.
     high, low = layout[0] >> 4, layout[0] & 0x0F
@@ -142,9 +153,7 @@ def _decode_layout(layout: bytes, order: BlockOrder) -> TagData:
         version, usage_code = high, low
     parts, part = layout[1], layout[2]
     pii = _text_field(layout[_PII])
-    country_raw = layout[_COUNTRY]
-    country = None if country_raw == _NO_COUNTRY else _text_field(country_raw)
-    library = _text_field(layout[_LIBRARY])
+    country, library, owner_isil, owner_ok = _owner_fields(layout[_COUNTRY], layout[_LIBRARY])
 
     status, problem = DecodeStatus.OK, None
     if version != SUPPORTED_VERSION:
@@ -153,7 +162,7 @@ def _decode_layout(layout: bytes, order: BlockOrder) -> TagData:
         status, problem = DecodeStatus.CORRUPT, "primary item ID is empty or not printable ASCII"
     elif not 1 <= part <= parts:
         status, problem = DecodeStatus.CORRUPT, f"impossible set information: part {part} of {parts}"
-    elif library is None or country_raw != _NO_COUNTRY and country is None:
+    elif not owner_ok:
         status, problem = DecodeStatus.CORRUPT, "country or library code is not printable ASCII"
 
     return build_tagdata_unchecked(
@@ -170,7 +179,7 @@ def _decode_layout(layout: bytes, order: BlockOrder) -> TagData:
             "usage_code": usage_code,
             "part_number": part,
             "parts_in_set": parts,
-            "owner_isil": (f"{country}-{library}" if country else library) if library else None,
+            "owner_isil": owner_isil,
             "country": country,
         }
     )

@@ -1,83 +1,36 @@
-"""Fixtures for the backend tests: a site, a database (SQLite, or PostgreSQL when configured), a broker."""
+"""Fixtures for the backend tests: a site and a database (SQLite, or PostgreSQL when configured).
+
+The broker (``mosquitto``) and ``site_id`` come from the shared tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
-from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
+from backend.alarm_writer import AlarmRecord, AlarmWriter
 from backend.app import create_app
 from backend.config import BackendServiceConfig, load_backend_config
 from backend.db import make_engine, session_factory, upgrade_database
 from backend.demo_seed import seed_demo
 from backend.notifier import AlarmNotifier
-from backend.passwords import Passwords
+from openshelf.contract import AlarmItem, AlarmReason, utcnow
+from openshelf.demo_catalog import tag_uid_for
+from tests.backend.backend_testkit import ACCOUNTS, GATE_ID, POSTGRES_ENV, cheap_passwords, write_site
 
-POSTGRES_ENV = "OPENSHELF_TEST_POSTGRES_URL"
-MOSQUITTO = "/usr/sbin/mosquitto"
-CAMERA_ID = "cam-1"
-CAMERA_SECRET = "camera-secret-0123"
-GATE_ID = "gate-1"
-READER_ID = "reader-1"
-SITE_ID = "testlib"
-ACCOUNTS = {
-    "security": ("guard", "guard-password-1"),
-    "technician": ("tech", "tech-password-1"),
-    "admin": ("boss", "boss-password-1"),
-}
-# A minimal valid JPEG (1x1 px grey); enough for the magic-number checks.
-TINY_JPEG = bytes.fromhex(
-    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912130f141d1a"
-    "1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b080001000101011100ffc4001f"
-    "0000010501010101010100000000000000000102030405060708090a0bffc400b5100002010303020403050504040000017d010203"
-    "00041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a343536373839"
-    "3a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4"
-    "a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa"
-    "ffda0008010100003f00fbd3ffd9"
-)
-
-
-def cheap_passwords() -> Passwords:
-    """Argon2 at its cheapest: the real parameters cost ~0.3 s per hash, too slow for many tests."""
-    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_site(folder: Path, *, database_url: str | None = None, broker_port: int = 1883,
-               policy: dict[str, Any] | None = None, demo: bool = True, **backend: Any) -> Path:
-    backend_settings: dict[str, Any] = {"gate_policy": policy or {"debounce_s": 10}, **backend}
-    if database_url is not None:
-        backend_settings["database_url"] = database_url
-    site = {
-        "site": SITE_ID,
-        "demo": demo,
-        "data_dir": "data",
-        "broker": {"url": f"mqtt://127.0.0.1:{broker_port}"},
-        "backend": backend_settings,
-        "gates": [{"id": GATE_ID, "alarm_duration_ms": 1500}],
-        "readers": [{"id": READER_ID, "gate": GATE_ID, "port": "socket://127.0.0.1:7001"}],
-        "cameras": [{"id": CAMERA_ID, "gates": [GATE_ID], "source": "synthetic://", "secret": CAMERA_SECRET}],
-    }
-    path = folder / "site.yaml"
-    path.write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
-    return path
+with warnings.catch_warnings():
+    # Starlette prefers httpx2 and warns at import when only httpx is installed; the behaviour is the same.
+    warnings.filterwarnings("ignore", message=".*httpx2")
+    from fastapi.testclient import TestClient
 
 
 # ------------------------------------------------------------------ databases
@@ -103,6 +56,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def seeded_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate and seed once; each test gets a copy (migrating costs ~0.1 s a time)."""
+    path = tmp_path_factory.mktemp("template") / "openshelf.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade_database(engine)
+        with session_factory(engine)() as session:
+            seed_demo(session, ACCOUNTS, passwords=cheap_passwords())
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture
+def seeded_database_url(database_url: str, seeded_sqlite_template: Path) -> str:
+    """A migrated database holding the demo catalogue and the ACCOUNTS staff."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        target = Path(url.database)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seeded_sqlite_template, target)
+        return database_url
+    engine = make_engine(database_url)
+    try:
+        upgrade_database(engine)
+        with session_factory(engine)() as session:
+            seed_demo(session, ACCOUNTS, passwords=cheap_passwords())
+    finally:
+        engine.dispose()
+    return database_url
+
+
 # ------------------------------------------------------------------ the app on a database
 
 
@@ -123,6 +111,22 @@ class Api:
     def logout(self) -> None:
         self.client.cookies.clear()
 
+    def add_alarm(self, item_id: str | None = "I0003", *, reason: AlarmReason = AlarmReason.NOT_ON_LOAN,
+                  alarm_id: str | None = None, decided_locally: bool = False, seconds_ago: float = 0) -> str:
+        """Store an alarm the way the gate service does: through the alarm writer."""
+        alarm_id = alarm_id or uuid.uuid4().hex
+        uid = tag_uid_for(item_id) if item_id else "E0040100FFFFFF01"
+        writer = AlarmWriter(self.sessions, self.notifier)
+        writer.start()
+        try:
+            writer.record_alarm(AlarmRecord(
+                alarm_id, GATE_ID, utcnow() - timedelta(seconds=seconds_ago), decided_locally,
+                (AlarmItem(uid=uid, item_id=item_id, reason=reason),),
+            ))
+        finally:
+            writer.stop()
+        return alarm_id
+
 
 class FakeGate:
     """Stands in for the gate service on the HTTP side: records silences."""
@@ -136,82 +140,18 @@ class FakeGate:
 
 
 @pytest.fixture
-def backend_config(tmp_path: Path, database_url: str) -> BackendServiceConfig:
-    return load_backend_config(write_site(tmp_path, database_url=database_url))
+def backend_config(tmp_path: Path, seeded_database_url: str, site_id: str) -> BackendServiceConfig:
+    return load_backend_config(write_site(tmp_path, site_id=site_id, database_url=seeded_database_url))
 
 
 @pytest.fixture
 def api(backend_config: BackendServiceConfig) -> Iterator[Api]:
     engine = make_engine(backend_config.database_url.get_secret_value())
-    upgrade_database(engine)
     sessions = session_factory(engine)
     passwords = cheap_passwords()
-    with sessions() as session:
-        seed_demo(session, ACCOUNTS, passwords=passwords)
     notifier = AlarmNotifier()
     gate = FakeGate()
     app = create_app(backend_config, engine=engine, gate_service=gate, notifier=notifier, passwords=passwords)
     with TestClient(app, base_url="http://testserver") as client:
         yield Api(client, backend_config, sessions, notifier, gate)
     engine.dispose()
-
-
-# ------------------------------------------------------------------ a real broker
-
-
-@dataclass
-class Broker:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Broker]:
-    if not Path(MOSQUITTO).exists() and shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
-        "max_queued_messages 0\npersistence false\nlog_dest stderr\nlog_type error\n",
-        encoding="utf-8",
-    )
-    process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_for_port(port, process)
-        yield Broker(port, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mosquitto exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"mosquitto did not listen on {port}")
-
-
-def wait_until(predicate: Any, timeout_s: float = 5.0, interval_s: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())

@@ -33,7 +33,10 @@ def test_camera_process_uploads_a_snapshot_for_a_gate_alarm(tmp_path, broker_url
     try:
         camera.start()
         assert gate.start()
-        wait_for(lambda: any(s.stream is StreamState.LIVE for s in states), what="camera live")
+        try:
+            wait_for(lambda: any(s.stream is StreamState.LIVE for s in states), what="camera live")
+        except AssertionError:
+            raise AssertionError(f"states={states!r}\nlog:\n{camera.log_text()[-3000:]}") from None
         item = AlarmItem(uid="E004010012345678", reason=AlarmReason.UNKNOWN_TAG)
         gate.publish(topic(site_id, Kind.GATE, "g1", Channel.EVENT, "alarm"),
                      GateAlarmEvent(gate_id="g1", alarm_id="A1", items=[item]))

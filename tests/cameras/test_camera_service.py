@@ -19,7 +19,7 @@ from openshelf.contract import (
     AlarmItem, AlarmReason, CameraState, Channel, GateAlarmEvent, Kind, Message, StreamState, parse_topic, topic,
     utcnow,
 )
-from openshelf.mqtt import MqttLink
+from openshelf.mqtt import LinkStats, MqttLink
 from openshelf.site import BrokerSettings, CameraSettings
 from tests.cameras.fake_backend import FakeBackend
 from tests.helpers import wait_for
@@ -35,6 +35,9 @@ class FakeLink:
 
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {}
+        self.stats = LinkStats(connects=1)
+        self.connected = threading.Event()
+        self.connected.set()
         self.published: list[tuple[str, Message, bool]] = []
         self.lock = threading.Lock()
 

@@ -9,6 +9,7 @@ def test_bench_decode_reports_positive_rates() -> None:
     result = bench_decode(200)
     assert result["n"] == 200
     assert result["tags_per_second"] > 0
+    assert result["wall_tags_per_second"] > 0
     assert result["reversed_tags_per_second"] > 0
 
 

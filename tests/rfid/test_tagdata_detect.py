@@ -44,7 +44,7 @@ def test_blank_tags_are_returned_even_in_strict_mode() -> None:
 
 
 def test_iso28560_2_dsfid_with_no_elements_is_blank() -> None:
-    tag = decode(bytes([0x00, 0x12, 0x34, 0x56]), 0x06)
+    tag = decode(bytes.fromhex("00123400 99999999"), 0x06)  # leftovers after the terminator
     assert tag.model is TagModel.BLANK
     assert "no data elements" in (tag.problem or "")
 

@@ -133,6 +133,10 @@ def test_iso28560_2_round_trip(
     assert len(memory) % 4 == 0
     tag = decode(memory, DSFID_ISO28560_2)
     assert tag.ok, tag.problem
+    if tag.block_order is not order:
+        # No CRC: reversed bytes that also form a valid tag are read in memory order (documented).
+        assert order is BlockOrder.REVERSED
+        return
     assert tag.model is TagModel.ISO28560_2
     assert tag.primary_item_id == pii
     assert tag.owner_isil == owner
@@ -149,8 +153,6 @@ def test_iso28560_2_round_trip(
         else:
             assert by_oid[oid].text == value
     assert tag.content_parameter == (tuple(sorted(oid for oid in by_oid if oid >= 3)) or None)
-    if order is BlockOrder.NORMAL:
-        assert tag.block_order is BlockOrder.NORMAL
 
 
 dsfids = st.one_of(st.none(), st.integers(min_value=0, max_value=255), st.sampled_from([0x00, 0x06]))

@@ -78,7 +78,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "alarms",
-        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(128), nullable=False),
         sa.Column("gate_id", sa.String(64), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("decided_locally", sa.Boolean(), nullable=False),
@@ -98,7 +98,7 @@ def upgrade() -> None:
     op.create_table(
         "alarm_items",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("alarm_id", sa.String(64), nullable=False),
+        sa.Column("alarm_id", sa.String(128), nullable=False),
         sa.Column("uid", sa.String(16), nullable=False),
         sa.Column("item_id", sa.String(64), nullable=True),
         sa.Column("reason", sa.String(32), nullable=False),
@@ -110,7 +110,7 @@ def upgrade() -> None:
     op.create_table(
         "evidence",
         sa.Column("id", sa.String(32), nullable=False),
-        sa.Column("alarm_id", sa.String(64), nullable=False),
+        sa.Column("alarm_id", sa.String(128), nullable=False),
         sa.Column("camera_id", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("path", sa.String(500), nullable=True),
