@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from openshelf.config import ConfigError
 from openshelf.site import (
@@ -38,7 +38,7 @@ class BackendServiceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    site_config: SiteConfig
+    site_config: SiteConfig = Field(repr=False)  # holds inline demo secrets
     data_dir: Path
     database_url: SecretStr
     media_dir: Path

@@ -26,8 +26,8 @@ from backend.gate_view import GateView
 from backend.notifier import AlarmNotifier
 from backend.passwords import Passwords
 from openshelf.config import ConfigError
-from openshelf.contract import Channel, Kind, topic, utcnow
-from openshelf.mqtt import MqttLink
+from openshelf.contract import Kind, utcnow
+from openshelf.runtime import device_link
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class BackendRuntime:
             sessions, self.notifier,
             housekeeping=lambda session: purge_expired_evidence(session, config.media_dir, utcnow()),
         )
-        self.link = _build_link(config)
+        self.link = device_link(config.site_config, Kind.BACKEND, config.backend.id)
         self.gate_service = GateService(
             self.link,
             self.view,
@@ -84,17 +84,6 @@ class BackendRuntime:
         self.link.stop()
         self.writer.stop()
         self.engine.dispose()
-
-
-def _build_link(config: BackendServiceConfig) -> MqttLink:
-    backend_id = config.backend.id
-    return MqttLink(
-        config.broker,
-        client_id=f"{config.site}-{backend_id}",
-        status_topic=topic(config.site, Kind.BACKEND, backend_id, Channel.STATUS, root=config.broker.root),
-        username=backend_id,
-        password=config.site_config.secret_of(backend_id),
-    )
 
 
 class _Server(uvicorn.Server):

@@ -28,17 +28,23 @@ class Subscription:
     def __init__(self, notifier: "AlarmNotifier", loop: asyncio.AbstractEventLoop, max_pending: int) -> None:
         self._notifier = notifier
         self.loop = loop
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        # One slot more than events allowed, so the end marker always fits.
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_pending + 1)
+        self._ended = False
 
     def offer(self, item: object) -> None:
         """Runs on the subscriber's loop."""
-        try:
+        if self._ended:
+            return
+        if item is not _CLOSED and self._queue.qsize() < self._max_pending:
             self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+            return
+        if item is not _CLOSED:
             log.warning("a live dashboard fell behind; closing its stream so it reloads")
-            self._notifier.unsubscribe(self)
-            self._queue.get_nowait()
-            self._queue.put_nowait(_CLOSED)
+        self._ended = True
+        self._notifier.unsubscribe(self)
+        self._queue.put_nowait(_CLOSED)
 
     async def next(self, timeout_s: float) -> LiveEvent | None:
         """The next event; None on timeout. Raises StopAsyncIteration once closed."""
@@ -58,7 +64,8 @@ class Subscription:
 class AlarmNotifier:
     def __init__(self, max_pending: int = 256) -> None:
         self._max_pending = max_pending
-        self._lock = threading.Lock()
+        # Re-entrant: close() may run in a signal handler on the thread that already holds it.
+        self._lock = threading.RLock()
         self._subscribers: set[Subscription] = set()
         self._closed = False
 
@@ -66,10 +73,11 @@ class AlarmNotifier:
         """Call from inside the event loop that will consume the subscription."""
         subscription = Subscription(self, asyncio.get_running_loop(), self._max_pending)
         with self._lock:
-            if self._closed:
-                subscription.offer(_CLOSED)
-            else:
+            closed = self._closed
+            if not closed:
                 self._subscribers.add(subscription)
+        if closed:
+            subscription.offer(_CLOSED)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:

@@ -4,7 +4,8 @@ The snapshot is the frame nearest the alarm time among the frames of a small
 window that are not noticeably blurrier than the sharpest one (variance of
 the Laplacian), so motion blur loses to a crisp frame a few milliseconds
 further away. Clips keep every frame's capture time in a JSON sidecar because
-a video container only knows a nominal frame rate.
+a video container only knows a nominal frame rate. An ``.avi`` clip holds the
+ring's JPEGs as they are (see ``cameras.avi``); ``.mp4`` re-encodes them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from cameras.ringbuffer import BufferedFrame, RingBufferError
+from cameras.avi import AviError, jpeg_size, write_mjpeg_avi
+from cameras.ringbuffer import BufferedFrame, RingBufferError, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,10 @@ def write_clip(frames: Sequence[BufferedFrame], path: Path, *, alarm_at: datetim
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.partial{suffix}")
     try:
-        written = _encode_video(ordered, temporary, fourcc, fps)
+        if suffix == ".avi":
+            written = _mux_avi(ordered, temporary, fps)
+        else:
+            written = _encode_video(ordered, temporary, fourcc, fps)
         sidecar = _sidecar(written, path, fourcc, fps, alarm_at)
         sidecar_path = path.with_name(path.name + ".json")
         sidecar_temporary = sidecar_path.with_name(f".{sidecar_path.name}.partial")
@@ -160,6 +165,35 @@ def write_clip(frames: Sequence[BufferedFrame], path: Path, *, alarm_at: datetim
     finally:
         temporary.unlink(missing_ok=True)
     return Clip(path, sidecar_path, content_type, len(written), written[0].captured_at, written[-1].captured_at)
+
+
+def _mux_avi(frames: Sequence[BufferedFrame], path: Path, fps: float) -> list[BufferedFrame]:
+    """Put the frames' JPEGs into an MJPEG AVI; returns exactly the frames that went in, in order."""
+    size: tuple[int, int] | None = None
+    written: list[BufferedFrame] = []
+    jpegs: list[bytes] = []
+    for frame in frames:
+        try:
+            frame_size = jpeg_size(frame.jpeg)
+            jpeg = frame.jpeg if size is None or frame_size == size else _resized(frame, size)
+        except (AviError, RingBufferError) as exc:
+            log.warning("clip %s: skipping frame %d: %s", path.name, frame.sequence, exc)
+            continue
+        size = size or frame_size
+        jpegs.append(jpeg)
+        written.append(frame)
+    if size is None:
+        raise EvidenceError(f"clip {path}: none of {len(frames)} frames is a usable JPEG")
+    try:
+        write_mjpeg_avi(path, jpegs, fps, size)
+    except AviError as exc:
+        raise EvidenceError(f"clip {path}: {exc}") from exc
+    return written
+
+
+def _resized(frame: BufferedFrame, size: tuple[int, int]) -> bytes:
+    # Rare (the camera changed resolution mid-clip): players expect one frame size per stream.
+    return encode_jpeg(cv2.resize(frame.decode(), size, interpolation=cv2.INTER_AREA))
 
 
 def _encode_video(frames: Sequence[BufferedFrame], path: Path, fourcc: str, fps: float) -> list[BufferedFrame]:

@@ -7,8 +7,11 @@ import sys
 import threading
 from pathlib import Path
 
+from cameras.live import LivePusher
+from cameras.retention import RetentionSweeper
 from cameras.service import CameraService
 from cameras.source import SourceError, make_source
+from cameras.tuning import CameraTuning
 from cameras.uploader import Uploader
 from openshelf.config import ConfigError
 from openshelf.contract import Kind
@@ -30,24 +33,37 @@ def run_camera(site_path: Path, camera_id: str, stop: threading.Event | None = N
         site = load_site(site_path)
         settings = site.camera(camera_id)
         secret = site.secret_of(camera_id)
-        source = make_source(settings.source, fps=settings.fps, width=settings.width, height=settings.height)
-    except (ConfigError, SourceError) as exc:
+        tuning = CameraTuning.of(settings)
+        source = make_source(settings.source, fps=settings.fps, width=settings.width, height=settings.height,
+                             open_timeout_s=tuning.open_timeout_s, read_timeout_s=tuning.read_timeout_s,
+                             jpeg_passthrough=tuning.jpeg_passthrough)
+        evidence_options, grabber_settings, live_options = tuning.evidence(), tuning.grabber(), tuning.live()
+    except (ConfigError, SourceError, ValueError) as exc:
         print(f"openshelf camera: {exc}", file=sys.stderr)
         return 2
     stop = stop or stop_event_on_signals()
     data_dir = camera_data_dir(site, site_path, camera_id)
+    sweeper = RetentionSweeper(data_dir, tuning.retention(site.backend.evidence_retention_days))
     uploader = Uploader(data_dir / "spool", site.backend.url, camera_id, secret)
     link = device_link(site, Kind.CAMERA, camera_id)
-    service = CameraService(link, settings, source, uploader, site.site,
-                            evidence_dir=data_dir / "evidence", root=site.broker.root)
+    service = CameraService(link, settings, source, uploader, site.site, evidence_dir=data_dir / "evidence",
+                            root=site.broker.root, options=evidence_options, grabber_settings=grabber_settings)
+    live = LivePusher(camera_id, service.ring, site.backend.url, secret, live_options)
+    sweeper.start()
     uploader.start()
-    link.start(wait_s=None)
+    # Subscribe before connecting: the link replays its subscriptions on every connect, so
+    # none can slip between a connect and a late subscribe.
     service.start()
-    announce_ready(camera=camera_id, source=settings.source, data_dir=str(data_dir))
+    link.start(wait_s=None)
+    live.start()
+    announce_ready(camera=camera_id, source=settings.source, data_dir=str(data_dir),
+                   retention_days=sweeper.max_age.days, live_fps=live_options.fps)
     try:
         stop.wait()
     finally:
+        live.stop()
         service.stop()
         link.stop()
         uploader.stop()
+        sweeper.stop()
     return 0

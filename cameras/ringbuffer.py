@@ -1,7 +1,7 @@
 """The pre-event ring buffer: the last few seconds of frames, JPEG-compressed.
 
-Frames are compressed on the way in so a few seconds of 720p fit in tens of
-megabytes, and old frames fall out by age, by count and by total size, so the
+Frames are compressed on the way in (or kept in the camera's own JPEG when it
+sends MJPEG) so a few seconds of 720p fit in tens of megabytes, and old frames fall out by age, by count and by total size, so the
 memory used is bounded whatever the camera delivers.
 """
 
@@ -76,7 +76,13 @@ class FrameRing:
     # ------------------------------------------------------------------ writing
 
     def push(self, frame: Frame) -> BufferedFrame:
-        return self.push_jpeg(encode_jpeg(frame.image, self.jpeg_quality), frame.captured_at, frame.monotonic)
+        """Store a frame: the camera's own JPEG as it is, or the pixels JPEG-encoded."""
+        if frame.jpeg is not None:
+            jpeg = frame.jpeg
+        else:
+            assert frame.image is not None
+            jpeg = encode_jpeg(frame.image, self.jpeg_quality)
+        return self.push_jpeg(jpeg, frame.captured_at, frame.monotonic)
 
     def push_jpeg(self, jpeg: bytes, captured_at: datetime, monotonic: float) -> BufferedFrame:
         if captured_at.tzinfo is None:

@@ -15,7 +15,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -60,13 +60,21 @@ class EvidenceOptions:
     snapshot_settle_s: float = 0.15
     # Give up waiting for that frame after this long and choose from what there is.
     snapshot_wait_s: float = 1.5
+    # A clip must show the alarm moment: without a frame this close to it (the stream was down),
+    # the backend gets the reason instead of a clip of unrelated seconds.
+    clip_max_gap_s: float = 1.0
+    # How often the worker checks whether a clip's post-roll is complete (bounds clip latency).
+    clip_poll_s: float = 0.05
     clip_suffix: str = ".avi"
+    jpeg_quality: int = 85
 
 
 @dataclass
 class _PendingClip:
     alarm_id: str
     started_at: datetime
+    # The stream's state when the alarm arrived: the clip is built seconds later, when it may be live again.
+    stream_at_alarm: CameraState
     frames: dict[int, BufferedFrame] = field(default_factory=dict)
 
 
@@ -94,7 +102,7 @@ class CameraService:
         self._site_id = site_id
         self._root = root
         self._clock = clock
-        self.ring = FrameRing(options.pre_s + options.buffer_slack_s)
+        self.ring = FrameRing(options.pre_s + options.buffer_slack_s, jpeg_quality=options.jpeg_quality)
         self.grabber = Grabber(settings.id, source, self.ring, self._publish_state, grabber_settings)
         self._alarms: queue.Queue[object] = queue.Queue()
         self._pending_clips: list[_PendingClip] = []
@@ -150,7 +158,7 @@ class CameraService:
     def _work(self) -> None:
         while True:
             try:
-                item = self._alarms.get(timeout=0.2 if self._pending_clips else 0.5)
+                item = self._alarms.get(timeout=self.options.clip_poll_s if self._pending_clips else 0.5)
             except queue.Empty:
                 item = None
             if item is _STOP:
@@ -188,12 +196,16 @@ class CameraService:
             log.info("camera %s: alarm %s already handled", self.camera_id, alarm_id)
             return
         self._remember(alarm_id)
+        alarm_at = event.started_at
+        if alarm_at.tzinfo is None:
+            log.warning("camera %s: alarm %s has a time without timezone; taking it as UTC", self.camera_id, alarm_id)
+            alarm_at = alarm_at.replace(tzinfo=timezone.utc)
         log.info("camera %s: alarm %s at gate %s, started %s",
-                 self.camera_id, alarm_id, event.gate_id, event.started_at.isoformat())
-        pending = _PendingClip(alarm_id, event.started_at)
+                 self.camera_id, alarm_id, event.gate_id, alarm_at.isoformat())
+        pending = _PendingClip(alarm_id, alarm_at, self.grabber.state())
         self._collect_clip_frames(pending)
         self._pending_clips.append(pending)
-        self._take_snapshot(alarm_id, event.started_at)
+        self._take_snapshot(alarm_id, alarm_at)
 
     def _remember(self, alarm_id: str) -> None:
         self._handled[alarm_id] = None
@@ -249,7 +261,10 @@ class CameraService:
         for pending in self._pending_clips:
             self._collect_clip_frames(pending)
             if force or self._clip_due(pending):
-                self._build_clip(pending)
+                try:
+                    self._build_clip(pending)
+                except Exception:  # noqa: BLE001 - one bad clip must not stop the worker
+                    log.exception("camera %s: clip for alarm %s failed", self.camera_id, pending.alarm_id)
             else:
                 still_waiting.append(pending)
         self._pending_clips = still_waiting
@@ -264,8 +279,9 @@ class CameraService:
     def _build_clip(self, pending: _PendingClip) -> None:
         alarm_id = pending.alarm_id
         frames = [pending.frames[key] for key in sorted(pending.frames)]
-        if not frames:
-            self._report_problem(alarm_id, "clip", self._why_no_frame(pending.started_at))
+        missing = self._why_clip_misses_the_alarm(pending, frames)
+        if missing is not None:
+            self._report_problem(alarm_id, "clip", missing)
             return
         path = self.evidence_dir / alarm_id / f"clip{self.options.clip_suffix}"
         try:
@@ -278,6 +294,23 @@ class CameraService:
         self._enqueue(alarm_id, "clip",
                       lambda: self._uploader.enqueue_clip(alarm_id, clip.path, clip.started_at, clip.content_type))
         self.clips += 1
+
+    def _why_clip_misses_the_alarm(self, pending: _PendingClip, frames: list[BufferedFrame]) -> str | None:
+        """None if some frame is within ``clip_max_gap_s`` of the alarm; else why the clip would not show it."""
+        alarm_at = pending.started_at
+        reach = timedelta(seconds=self.options.clip_max_gap_s)
+        if any(abs(frame.captured_at - alarm_at) <= reach for frame in frames):
+            return None
+        state = pending.stream_at_alarm
+        if state.stream is not StreamState.LIVE:
+            cause = f"camera stream {state.stream.value} at the alarm: {state.reason or 'no reason known'}"
+        else:
+            cause = f"no frame within {self.options.clip_max_gap_s:g} s of the alarm at {alarm_at.isoformat()}"
+        before = [frame.captured_at for frame in frames if frame.captured_at < alarm_at]
+        after = [frame.captured_at for frame in frames if frame.captured_at > alarm_at]
+        gap_from = before[-1].isoformat() if before else "before the pre-roll"
+        gap_to = after[0].isoformat() if after else "after the post-roll"
+        return f"{cause}; no frames from {gap_from} to {gap_to}"
 
     # ------------------------------------------------------------------ reporting
 

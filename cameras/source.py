@@ -7,6 +7,7 @@ frame arrived in time (the stream may recover by itself) and raises
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -32,12 +33,32 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Frame:
-    """One captured image with the wall-clock and monotonic time it was taken."""
+    """One captured image with the wall-clock and monotonic time it was taken.
 
-    image: np.ndarray
+    A frame carries decoded pixels (``image``) or, when the camera already sends
+    JPEG (MJPEG streams), the camera's own JPEG bytes (``jpeg``), which the ring
+    buffer stores as they are instead of decoding and re-encoding them.
+    """
+
+    image: np.ndarray | None
     captured_at: datetime
     monotonic: float
     index: int = 0
+    jpeg: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.image is None and self.jpeg is None:
+            raise ValueError("a frame needs pixels or JPEG bytes")
+
+    def pixels(self) -> np.ndarray:
+        """The decoded image (decoding the JPEG if the frame only has that)."""
+        if self.image is not None:
+            return self.image
+        assert self.jpeg is not None
+        image = cv2.imdecode(np.frombuffer(self.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"frame {self.index} is not a decodable JPEG")
+        return image
 
 
 class FrameSource(Protocol):
@@ -62,6 +83,12 @@ class OpenCvSource:
     timeouts, because without them ``read()`` can block for tens of seconds
     when a stream drops. Video files are paced at their own frame rate when
     ``realtime`` (the default for files) so a file behaves like a camera.
+
+    With ``jpeg_passthrough`` (the default), a stream whose codec is MJPEG is
+    read as raw packets: each packet is the camera's JPEG, kept as it is, which
+    spares a decode and a re-encode per frame (most of a camera's CPU cost).
+    If those packets turn out not to be standalone JPEGs, the source reopens
+    once with decoding and stays that way.
     """
 
     def __init__(
@@ -71,15 +98,18 @@ class OpenCvSource:
         read_timeout_s: float = 5.0,
         *,
         realtime: bool | None = None,
+        jpeg_passthrough: bool = True,
     ) -> None:
         self._target = url_or_device
         self._open_timeout_ms = int(open_timeout_s * 1000)
         self._read_timeout_ms = int(read_timeout_s * 1000)
-        is_file = (
-            isinstance(url_or_device, str) and _scheme(url_or_device) == "" and _device_index(url_or_device) is None
-        )
+        self._device = url_or_device if isinstance(url_or_device, int) else _device_index(url_or_device)
+        is_file = isinstance(url_or_device, str) and _scheme(url_or_device) == "" and self._device is None
         self._realtime = is_file if realtime is None else realtime
+        self._passthrough_allowed = jpeg_passthrough and self._device is None
         self._capture: cv2.VideoCapture | None = None
+        self._raw = False
+        self._raw_checked = False
         self._index = 0
         self._frame_period = 0.0
         self._next_due = 0.0
@@ -87,6 +117,11 @@ class OpenCvSource:
     @property
     def description(self) -> str:
         return str(self._target)
+
+    @property
+    def passthrough(self) -> bool:
+        """True while frames are the camera's own JPEG packets (no decode, no re-encode)."""
+        return self._raw
 
     def open(self) -> None:
         self.close()
@@ -101,13 +136,15 @@ class OpenCvSource:
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         self._frame_period = 1.0 / fps if 0 < fps <= 240 else 0.1
         self._next_due = time.monotonic()
-        log.info("opened video source %s", self.description)
+        self._raw = self._passthrough_allowed and _codec(capture) in _JPEG_CODECS and _read_raw_packets(capture)
+        self._raw_checked = False
+        log.info("opened video source %s%s", self.description, " (JPEG passthrough)" if self._raw else "")
 
     def _open_capture(self) -> cv2.VideoCapture:
         target = self._target
-        device = target if isinstance(target, int) else _device_index(target)
-        if device is not None:
-            return cv2.VideoCapture(device, cv2.CAP_V4L2)
+        if self._device is not None:
+            return cv2.VideoCapture(self._device, cv2.CAP_V4L2)
+        assert isinstance(target, str)
         if _scheme(target) == "" and not Path(target).is_file():
             raise SourceError(f"video file {target} does not exist")
         params = [
@@ -122,12 +159,30 @@ class OpenCvSource:
         if self._realtime:
             self._pace()
         ok, image = self._capture.read()
-        if not ok or image is None:
+        if not ok or image is None or image.size == 0:
             # OpenCV cannot tell a read timeout from a closed stream or a file's end; all need a reopen.
             raise SourceError(f"video source {self.description} stopped delivering frames")
         captured_at, monotonic = _now()
         self._index += 1
+        if self._raw:
+            jpeg = self._checked_jpeg(image)
+            return Frame(image=None, jpeg=jpeg, captured_at=captured_at, monotonic=monotonic, index=self._index)
         return Frame(image=image, captured_at=captured_at, monotonic=monotonic, index=self._index)
+
+    def _checked_jpeg(self, packet: np.ndarray) -> bytes:
+        """The packet as JPEG bytes; gives passthrough up for good if packets are not standalone JPEGs."""
+        jpeg = packet.tobytes()
+        usable = jpeg.startswith(b"\xff\xd8")
+        if usable and not self._raw_checked:
+            # Some cameras leave the Huffman tables out of their MJPEG frames; only a decode tells.
+            usable = cv2.imdecode(packet.reshape(-1), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+            self._raw_checked = usable
+        if not usable:
+            self._passthrough_allowed = False
+            log.warning("video source %s: MJPEG packets are not standalone JPEGs; decoding frames instead",
+                        self.description)
+            raise SourceError(f"video source {self.description}: switching from JPEG passthrough to decoding")
+        return jpeg
 
     def _pace(self) -> None:
         delay = self._next_due - time.monotonic()
@@ -139,6 +194,20 @@ class OpenCvSource:
         if self._capture is not None:
             self._capture.release()
             self._capture = None
+        self._raw = False
+
+
+_JPEG_CODECS = {b"MJPG", b"JPEG", b"mjpg", b"jpeg"}
+
+
+def _read_raw_packets(capture: cv2.VideoCapture) -> bool:
+    """Ask the FFmpeg backend for undecoded packets; False if the backend cannot."""
+    return bool(capture.set(cv2.CAP_PROP_FORMAT, -1))
+
+
+def _codec(capture: cv2.VideoCapture) -> bytes:
+    code = int(capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+    return code.to_bytes(4, "little")
 
 
 def _scheme(target: str) -> str:
@@ -158,9 +227,14 @@ def _device_index(target: str) -> int | None:
 class SyntheticSource:
     """The camera simulator: a moving shape under a large wall-clock overlay, paced at ``fps``.
 
+    The background is a textured scene rendered once, so a frame costs a copy
+    and three small drawings, and compresses about like a real camera image
+    (a flat image would make JPEG look cheaper than it is).
+
     ``stall()`` makes it deliver nothing (``read()`` returns ``None``) until
     ``resume()``; ``drop()`` makes the next ``read()`` fail as if the stream
-    broke, so the grabber has to reconnect.
+    broke, so the grabber has to reconnect; ``go_offline()`` drops the stream
+    and refuses to reopen until ``go_online()``, like a camera losing power.
     """
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 10.0) -> None:
@@ -174,6 +248,7 @@ class SyntheticSource:
         self._lock = threading.Lock()
         self._stalled = False
         self._drop_pending = False
+        self._offline = False
         self._open = False
         self._background: np.ndarray | None = None
         self._index = 0
@@ -196,7 +271,19 @@ class SyntheticSource:
         with self._lock:
             self._drop_pending = True
 
+    def go_offline(self) -> None:
+        with self._lock:
+            self._offline = True
+            self._drop_pending = True
+
+    def go_online(self) -> None:
+        with self._lock:
+            self._offline = False
+
     def open(self) -> None:
+        with self._lock:
+            if self._offline:
+                raise SourceError("synthetic camera offline: connection refused")
         if self._background is None:
             self._background = _background(self.width, self.height)
         self._open = True
@@ -249,14 +336,17 @@ class SyntheticSource:
         self._open = False
 
 
+@functools.lru_cache(maxsize=4)
 def _background(width: int, height: int) -> np.ndarray:
-    """A dark grid, so the image has edges to judge sharpness and motion against."""
-    image = np.full((height, width, 3), 40, dtype=np.uint8)
+    """Fine texture (JPEG cost like a real scene) under a grid (edges to judge sharpness and motion by)."""
+    noise = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.0), None, 30, 130, cv2.NORM_MINMAX)
     step = max(8, width // 16)
     for x in range(0, width, step):
-        cv2.line(image, (x, 0), (x, height - 1), (80, 80, 80), 1)
+        cv2.line(image, (x, 0), (x, height - 1), (160, 160, 160), 1)
     for y in range(0, height, step):
-        cv2.line(image, (0, y), (width - 1, y), (80, 80, 80), 1)
+        cv2.line(image, (0, y), (width - 1, y), (160, 160, 160), 1)
+    image.flags.writeable = False  # shared by every source of this size; frames are drawn on copies
     return image
 
 
@@ -271,6 +361,7 @@ def make_source(
     height: int = 720,
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 5.0,
+    jpeg_passthrough: bool = True,
 ) -> FrameSource:
     """Pick the source for a camera's ``source`` setting.
 
@@ -285,12 +376,12 @@ def make_source(
     if scheme == "synthetic":
         return _synthetic_from_url(source, fps=fps, width=width, height=height)
     if scheme in _NETWORK_SCHEMES:
-        return OpenCvSource(source, open_timeout_s, read_timeout_s)
+        return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough)
     if scheme:
         raise SourceError(f"unsupported camera source scheme {scheme!r} in {source!r}")
     if source.startswith("/dev/") and _device_index(source) is None:
         raise SourceError(f"{source!r} is not a V4L2 device (expected /dev/videoN)")
-    return OpenCvSource(source, open_timeout_s, read_timeout_s)
+    return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough)
 
 
 def _synthetic_from_url(source: str, *, fps: float, width: int, height: int) -> SyntheticSource:

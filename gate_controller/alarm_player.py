@@ -9,9 +9,11 @@ that sounds (or only the named alarm's, if it is the one sounding).
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gate_controller.alarm_pattern import ALL_OFF, AlarmPattern, ChangePoint, OutputState, change_points, output_at
+from gate_controller.alarm_pattern import (
+    ALL_OFF, MIN_STEP_MS, AlarmPattern, ChangePoint, OutputState, change_points, output_at,
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,17 @@ class AlarmPlayer:
         if current is not None:
             duration_s = max(duration_s, current.ends_at - now)
             ids |= current.alarm_ids
-        pattern = self.pattern.with_duration(max(1, round(duration_s * 1000)))
+        pattern = self.pattern.with_duration(max(MIN_STEP_MS, round(duration_s * 1000)))
         self._playing = _Playing(ids, pattern, now, tuple(change_points(pattern)))
+
+    def also_known_as(self, alarm_id: str, now: float) -> bool:
+        """Let ``alarm_id`` name what is sounding (a backend alarm for reads the gate already alarmed
+        for locally), so that silencing it from the dashboard works. True if something sounds."""
+        current = self._current(now)
+        if current is None:
+            return False
+        self._playing = replace(current, alarm_ids=current.alarm_ids | {alarm_id})
+        return True
 
     def silence(self, alarm_id: str | None, now: float) -> bool:
         """Stop sounding; with an ``alarm_id``, only if that alarm is sounding. True if it stopped."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -14,5 +15,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from gate_controller.main import run_gate
+    from openshelf.config import ConfigError
 
-    return run_gate(args.site, args.device)
+    try:
+        return run_gate(args.site, args.device)
+    except ConfigError as exc:  # a technician's typo: say where, no traceback
+        print(f"openshelf gate: {exc}", file=sys.stderr)
+        return 2

@@ -1,7 +1,8 @@
 """A fake gate I/O module: the profile's register map served over Modbus TCP.
 
 Tests and demos point :class:`gate_controller.modbus.ModbusGateIo` at it exactly as at
-a real Moxa or Advantech module. Beams are set from Python (``set_beam``), relay
+a real Moxa or Advantech module. Beams are set from Python (``set_beam``) or played
+from a script (:class:`BeamScript`, fed by ``openshelf sim walk`` over MQTT); relay
 writes are recorded (``coil_writes``) and can be observed as they happen.
 """
 
@@ -12,11 +13,16 @@ import json
 import logging
 import signal
 import sys
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gate_controller.io import BEAM_ROLES, OUTPUT_ROLES, BeamRole, OutputRole
 from gate_controller.modbus import CoilObserver, RegisterMapServer, RegisterMapSize, quiet_pymodbus_logs
 from gate_controller.profile import GateIoProfile, load_gate_profile
+from openshelf.contract import SimBeams, TopicParts
+
+if TYPE_CHECKING:
+    from openshelf.mqtt import MqttLink
+    from openshelf.site import SiteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -147,19 +153,56 @@ class GateIoSimulator:
         self._server.set_register(di_word.table, di_word.address, word)
 
 
+# --------------------------------------------------------------------------- scripted patrons
+
+
+class BeamScript:
+    """Plays ``SimBeams`` step lists on a simulator, one list after the other (patrons queue up).
+
+    Queued patrons keep ``gap_s`` between them, so that one patron's last "clear" and the
+    next one's first "break" never fall on the same instant (which no gate could count).
+    """
+
+    def __init__(self, simulator: GateIoSimulator, gap_s: float = 0.3) -> None:
+        self._simulator = simulator
+        self._gap_s = gap_s
+        self._queue: asyncio.Queue[SimBeams] = asyncio.Queue()
+        self.played = 0
+
+    def enqueue(self, parts: TopicParts | None, command: SimBeams) -> None:
+        self._queue.put_nowait(command)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await self._queue.get()
+            at = loop.time()
+            for step in command.steps:
+                at += step.after_ms / 1000  # from the previous step, without drift from the sleeps
+                await asyncio.sleep(max(0.0, at - loop.time()))
+                self._simulator.set_beam(step.beam, step.broken)
+            self.played += 1
+            logger.info("gate I/O simulator: played %d beam step(s)", len(command.steps))
+            await asyncio.sleep(self._gap_s)
+
+
 # --------------------------------------------------------------------------- CLI entry point
 
 
-def run_simulator(profile_name: str, port: int = 5020, host: str = "127.0.0.1") -> None:
+def run_simulator(profile_name: str, port: int = 5020, host: str = "127.0.0.1", *,
+                  site: SiteConfig | None = None, gate_id: str | None = None) -> None:
     """Serve the profile until SIGINT/SIGTERM (``openshelf sim gate-io``).
 
-    Prints ``{"event": "ready", "port": N}`` on stdout once listening, then logs relay changes.
+    With ``site`` and ``gate_id`` it also plays the beam scripts published for that gate
+    (``sim/<gate_id>/cmd/beams``). Prints ``{"event": "ready", "port": N}`` on stdout once
+    listening (and subscribed), then logs relay changes.
     """
     profile = load_gate_profile(profile_name)
-    asyncio.run(_serve_until_signal(profile, host, port))
+    asyncio.run(_serve_until_signal(profile, host, port, site, gate_id))
 
 
-async def _serve_until_signal(profile: GateIoProfile, host: str, port: int) -> None:
+async def _serve_until_signal(profile: GateIoProfile, host: str, port: int, site: SiteConfig | None,
+                              gate_id: str | None) -> None:
     quiet_pymodbus_logs()
     simulator = GateIoSimulator(profile, host=host, port=port)
     last: dict[str | int, bool] = {}
@@ -176,13 +219,33 @@ async def _serve_until_signal(profile: GateIoProfile, host: str, port: int) -> N
         loop.add_signal_handler(signum, stop.set)
     simulator.add_observer(log_change)
     await simulator.start()
+    script = BeamScript(simulator)
+    player = loop.create_task(script.run())
+    link = await _subscribe_beams(site, gate_id, script, loop) if site is not None and gate_id else None
     try:
         logger.info("gate I/O simulator: %s on %s:%d", profile.model, host, simulator.port)
         sys.stdout.write(json.dumps({"event": "ready", "port": simulator.port}) + "\n")
         sys.stdout.flush()
         await stop.wait()
     finally:
+        player.cancel()
+        if link is not None:
+            await asyncio.to_thread(link.stop)
         await simulator.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         logger.info("gate I/O simulator: stopped")
+
+
+async def _subscribe_beams(site: SiteConfig, gate_id: str, script: BeamScript,
+                          loop: asyncio.AbstractEventLoop) -> MqttLink:
+    from openshelf.contract import Channel, Kind, topic  # imported late: MQTT is optional here
+    from openshelf.mqtt import to_loop
+    from openshelf.runtime import device_link
+
+    link = device_link(site, Kind.SIM, f"sim-{gate_id}")
+    beams = topic(site.site, Kind.SIM, gate_id, Channel.CMD, "beams", root=site.broker.root)
+    link.subscribe(beams, SimBeams, to_loop(loop, script.enqueue))
+    if not await asyncio.to_thread(link.start, 10.0):
+        logger.warning("gate I/O simulator: broker not reachable yet; beam scripts play once it is")
+    return link

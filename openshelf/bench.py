@@ -29,6 +29,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     gate.set_defaults(func=_run_gate)
 
+    rfid = subparsers.add_parser(
+        "rfid", help="tag decode speed, and tag placed → tag_arrived through the reader service",
+        description="Measures ISO 28560-3 decode speed on one core, then starts the FEIG reader simulator on a "
+                    "pty and `openshelf rfid run` on it, and times new tags from placement in the field to their "
+                    "tag_arrived event at a subscriber. Prints p50/p99 beside the poll interval and the inventory "
+                    "and identification round trips measured in the same run.")
+    rfid.add_argument("--samples", type=int, default=100, help="tags placed one after another")
+    rfid.add_argument("--poll-ms", type=int, default=100, help="the reader's poll interval")
+    rfid.add_argument("--decode-n", type=int, default=200_000, help="tags decoded for the decode speed")
+    rfid.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto",
+                      help="Mosquitto when installed (auto), or the embedded broker")
+    rfid.add_argument("--json", action="store_true", help="print one JSON document instead of a summary")
+    rfid.set_defaults(func=_run_rfid)
+
 
 def _run_gate(args: argparse.Namespace) -> int:
     from openshelf.bench_gate import GateBenchOptions, run_gate_bench
@@ -41,6 +55,15 @@ def _run_gate(args: argparse.Namespace) -> int:
     else:
         _print_table(report)
     return 0 if report["alarms"]["measured"] > 0 else 1
+
+
+def _run_rfid(args: argparse.Namespace) -> int:
+    from rfid.bench import RfidBenchOptions, format_report, run_rfid_bench
+
+    report = run_rfid_bench(RfidBenchOptions(decode_n=args.decode_n, samples=args.samples,
+                                             poll_interval_ms=args.poll_ms, broker=args.broker))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0 if report["event_latency"]["n"] > 0 else 1
 
 
 def _print_table(report: dict) -> None:

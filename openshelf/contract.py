@@ -203,6 +203,8 @@ class GateState(Message):
     buzzer: bool
     alarm_active: bool
     alarms_sounded: int = 0
+    entries: int = 0
+    exits: int = 0
 
 
 class ReaderLinkState(str, enum.Enum):
@@ -440,6 +442,17 @@ class SimRemoveTags(Command):
     uids: list[str] = Field(min_length=1)
 
 
+class SimReaderFault(Command):
+    """Script a simulated reader's next faults: failing writes (AFI, EAS, blocks) or lost answers.
+
+    ``lift``: the tag leaves the field mid-write; ``error``: the tag reports a program error.
+    """
+
+    write_failures: int = Field(default=0, ge=0, le=100)
+    write_failure_kind: Literal["lift", "error"] = "error"
+    dropped_answers: int = Field(default=0, ge=0, le=100)
+
+
 class SimBeamStep(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -514,6 +527,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "reader simulator", "put tags into a simulated reader's field"),
     TopicSpec(Kind.SIM, Channel.CMD, "remove_tags", SimRemoveTags, False, "openshelf sim walk",
               "reader simulator", "take tags out of a simulated reader's field"),
+    TopicSpec(Kind.SIM, Channel.CMD, "reader_fault", SimReaderFault, False, "tests, staff training",
+              "reader simulator", "make a simulated reader's next writes fail or its answers get lost"),
     TopicSpec(Kind.SIM, Channel.CMD, "beams", SimBeams, False, "openshelf sim walk",
               "gate I/O simulator", "break and clear a simulated gate's beams"),
 )

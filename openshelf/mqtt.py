@@ -90,6 +90,7 @@ class MqttLink:
         self._subscriptions: dict[str, _Subscription[Any]] = {}
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self._session_up = False  # guarded by _lock: subscriptions made now reach the broker
         self.stats = LinkStats()
         self._started = False
         self._client = self._build_client(username, password)
@@ -171,7 +172,8 @@ class MqttLink:
         """
         with self._lock:
             self._subscriptions[topic_filter] = _Subscription(topic_filter, model, handler)
-        if self.connected.is_set():
+            session_up = self._session_up
+        if session_up:
             self._client.subscribe(topic_filter, qos=_QOS)
 
     # ------------------------------------------------------------------ callbacks
@@ -184,6 +186,8 @@ class MqttLink:
         if self.stats.connects > 1:
             log.info("reconnected to broker %s:%s as %s", self._broker.host, self._broker.port, self._client_id)
         with self._lock:
+            # From here on subscribe() sends its own SUBSCRIBE; before, the replay below covers it.
+            self._session_up = True
             filters = list(self._subscriptions)
         for topic_filter in filters:
             client.subscribe(topic_filter, qos=_QOS)
@@ -193,6 +197,8 @@ class MqttLink:
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         was_connected = self.connected.is_set()
+        with self._lock:
+            self._session_up = False
         self.connected.clear()
         if was_connected and self._started:  # not while stop() is disconnecting
             log.warning("lost broker connection (%s); reconnecting", reason_code)

@@ -126,6 +126,31 @@ class ReaderSettings(DeviceBase):
     profile: str = "feig-mr101"
     poll_interval_ms: int = Field(default=100, ge=10, le=5000)
     departed_after_ms: int = Field(default=1000, ge=50, le=60_000)
+    secured_afi: int = Field(default=0x07, ge=0, le=0xFF, description="AFI written when an item is secured "
+                             "(on the shelf); keep it equal to the gates' local_decision.secured_afis")
+    unsecured_afi: int = Field(default=0xC2, ge=0, le=0xFF, description="AFI written when an item goes on loan")
+    set_eas: bool = Field(default=False, description="also set / reset the NXP EAS bit when securing / unsecuring")
+    write_retries: int = Field(default=2, ge=0, le=10,
+                               description="extra attempts after a failed or unverified security write")
+    write_backoff_ms: int = Field(default=50, ge=0, le=5000,
+                                  description="wait before the first retry; it doubles for every further retry")
+    set_wait_ms: int = Field(default=5000, ge=0, le=60_000,
+                             description="how long a multi-part item's set may stay incomplete before it is final")
+    patron_cards: bool | None = Field(default=None, description="publish ISO 15693 patron cards (ISO 28560 usage "
+                                      "'patron card') as card_presented; unset: pads do, gates do not")
+    offline_afi_filter: bool = Field(default=True, description="gate readers: while the backend is offline, "
+                                     "inventory only tags carrying secured_afi")
+
+    @model_validator(mode="after")
+    def _distinct_afis(self) -> "ReaderSettings":
+        if self.secured_afi == self.unsecured_afi:
+            raise ValueError("secured_afi and unsecured_afi must differ")
+        return self
+
+    @property
+    def publishes_patron_cards(self) -> bool:
+        """Pads publish patron cards; gates do not (a gate would otherwise track patrons' movements)."""
+        return self.role == "pad" if self.patron_cards is None else self.patron_cards
 
 
 class CameraSettings(DeviceBase):

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from openshelf.contract import Channel, Kind, SimPlaceTags, SimRemoveTags, TopicParts, topic
+from openshelf.contract import Channel, Kind, SimPlaceTags, SimReaderFault, SimRemoveTags, TopicParts, topic
 from openshelf.runtime import announce_ready, device_link, stop_event_on_signals
 from openshelf.site import load_site
 
@@ -29,10 +29,17 @@ class FieldScript:
         self._reader = reader
 
     def place(self, parts: TopicParts, command: SimPlaceTags) -> None:
+        placed = []
         for tag in command.tags:
-            memory = bytes.fromhex(tag.memory_hex)
-            self._reader.place_tag(VirtualTag.from_hex(tag.uid, afi=tag.afi, dsfid=tag.dsfid, memory=bytearray(memory)))
-        log.info("placed %d tag(s): %s", len(command.tags), ", ".join(tag.uid for tag in command.tags))
+            try:
+                virtual = VirtualTag.holding(bytes.fromhex(tag.uid), bytes.fromhex(tag.memory_hex), afi=tag.afi,
+                                             dsfid=tag.dsfid)
+            except ValueError as exc:  # more memory than an ISO 15693 tag can have
+                log.error("cannot place tag %s: %s", tag.uid, exc)
+                continue
+            self._reader.place_tag(virtual)
+            placed.append(tag.uid)
+        log.info("placed %d tag(s): %s", len(placed), ", ".join(placed))
 
     def remove(self, parts: TopicParts, command: SimRemoveTags) -> None:
         present = {uid.hex().upper() for uid in self._reader.field_uids()}
@@ -40,6 +47,14 @@ class FieldScript:
             if uid in present:
                 self._reader.remove_tag(uid)
         log.info("removed %d tag(s)", len(command.uids))
+
+    def fault(self, parts: TopicParts, command: SimReaderFault) -> None:
+        if command.write_failures:
+            self._reader.fail_next_writes(command.write_failures, command.write_failure_kind)
+        if command.dropped_answers:
+            self._reader.drop_next_answers(command.dropped_answers)
+        log.info("scripted faults: %d failing write(s) (%s), %d lost answer(s)", command.write_failures,
+                 command.write_failure_kind, command.dropped_answers)
 
 
 def tcp_endpoint(port_url: str) -> tuple[str, int]:
@@ -63,6 +78,8 @@ def run_reader_simulator(site_path: Path, reader_id: str) -> int:
                    SimPlaceTags, script.place)
     link.subscribe(topic(site.site, Kind.SIM, reader_id, Channel.CMD, "remove_tags", root=site.broker.root),
                    SimRemoveTags, script.remove)
+    link.subscribe(topic(site.site, Kind.SIM, reader_id, Channel.CMD, "reader_fault", root=site.broker.root),
+                   SimReaderFault, script.fault)
     transport.start()
     link.start(wait_s=None)
     announce_ready(reader=reader_id, url=transport.url)

@@ -168,9 +168,14 @@ class Proc:
         code = self.popen.returncode
         if self._reader is not None:
             self._reader.join(5)
+        self._close_pipes()
+        return code
+
+    def _close_pipes(self) -> None:
+        if self.popen is not None and self.popen.stdout is not None:
+            self.popen.stdout.close()
         self._stderr.close()
         self.popen = None
-        return code
 
     def kill(self) -> None:
         if self.popen is not None and self.popen.poll() is None:

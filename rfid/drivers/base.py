@@ -125,6 +125,10 @@ class ReaderDriver(Protocol):
 
     def set_eas(self, uid: bytes, enabled: bool) -> None: ...
 
+    def eas_state(self, uid: bytes) -> bool:
+        """The EAS bit of one tag (NXP); a tag that does not answer counts as EAS off."""
+        ...
+
     def eas_alarm(self) -> bool:
         """True if any tag with EAS set is in the field."""
         ...

@@ -223,6 +223,17 @@ class FeigReader(ReaderDriver):
         frame = self._link.transact(build(uid, **self._frame_options))
         self._expect_write_ok("set EAS" if enabled else "reset EAS", uid, frame)
 
+    def eas_state(self, uid: bytes) -> bool:
+        """Addressed EAS Alarm: only a tag whose EAS bit is set answers. Silence also means
+        "tag gone", so read the AFI (system_info) first to know the tag is there."""
+        check_uid(uid)
+        frame = self._link.transact(commands.build_nxp_eas_alarm(uid, **self._frame_options))
+        if frame.status == Status.OK:
+            return True
+        if frame.status == Status.NO_TRANSPONDER:
+            return False
+        raise self._status_error("EAS alarm", frame)
+
     def eas_alarm(self) -> bool:
         frame = self._link.transact(commands.build_nxp_eas_alarm(None, **self._frame_options))
         if frame.status == Status.OK:

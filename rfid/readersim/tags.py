@@ -49,6 +49,15 @@ class VirtualTag:
     def from_hex(cls, uid_hex: str, **fields: object) -> VirtualTag:
         return cls(uid=bytes.fromhex(uid_hex), **fields)  # type: ignore[arg-type]
 
+    @classmethod
+    def holding(cls, uid: bytes, memory: bytes, **fields: object) -> VirtualTag:
+        """A tag big enough for ``memory``: at least an ICODE SLI's 28 blocks, more if needed."""
+        block_size = int(fields.pop("block_size", 4))  # type: ignore[call-overload]
+        blocks_needed = -(-len(memory) // block_size)
+        block_count = max(ICODE_SLI_USER_BLOCKS, blocks_needed)
+        return cls(uid=uid, block_size=block_size, block_count=block_count,  # type: ignore[arg-type]
+                   memory=bytearray(memory), **fields)
+
     @property
     def uid_hex(self) -> str:
         return self.uid.hex().upper()

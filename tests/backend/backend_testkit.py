@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,44 @@ def write_site(folder: Path, *, site_id: str, database_url: str | None = None, b
 
 def snapshot_jpeg(width: int = 320, height: int = 180, label: str = "GATE 1") -> bytes:
     """A real JPEG, like a camera would send: a dark frame with a label."""
-    frame = np.full((height, width, 3), (40, 40, 40), np.uint8)
-    cv2.rectangle(frame, (10, 10), (width - 10, height - 10), (0, 0, 200), 3)
-    cv2.putText(frame, label, (20, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+    frame = np.full((height, width, 3), (70, 62, 55), np.uint8)
+    pillar = max(8, width // 16)
+    cv2.rectangle(frame, (width // 5, height // 6), (width // 5 + pillar, height), (200, 200, 200), -1)
+    cv2.rectangle(frame, (4 * width // 5 - pillar, height // 6), (4 * width // 5, height), (200, 200, 200), -1)
+    centre = width // 2
+    cv2.circle(frame, (centre, height // 3), max(6, height // 12), (120, 160, 210), -1)
+    cv2.rectangle(frame, (centre - width // 14, height // 3 + height // 12), (centre + width // 14, height),
+                  (90, 40, 160), -1)
+    cv2.putText(frame, label, (10, 10 + height // 12), cv2.FONT_HERSHEY_SIMPLEX, height / 400, (255, 255, 255), 2)
     ok, encoded = cv2.imencode(".jpg", frame)
     assert ok
     return encoded.tobytes()
+
+
+class ServerThread:
+    """uvicorn serving an app on a free loopback port, in a thread, stopped for sure."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        self.port = port
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                                     lifespan="off", timeout_graceful_shutdown=2))
+        self._thread = threading.Thread(target=self._server.run, name="backend-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ServerThread":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test HTTP server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

@@ -9,10 +9,11 @@ import os
 import shutil
 import uuid
 import warnings
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -37,58 +38,87 @@ with warnings.catch_warnings():
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db' / 'openshelf.db'}"
-        return
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
+def database_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not os.environ.get(POSTGRES_ENV):
         pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
+    return str(request.param)
+
+
+@contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh database on the test server (optionally a copy of ``template``), dropped afterwards."""
+    server = os.environ[POSTGRES_ENV]
     name = f"openshelf_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def seeded_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrate and seed once; each test gets a copy (migrating costs ~0.1 s a time)."""
-    path = tmp_path_factory.mktemp("template") / "openshelf.db"
-    engine = make_engine(f"sqlite:///{path}")
+@pytest.fixture
+def database_url(database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database."""
+    if database_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'openshelf.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+def _migrate_and_seed(url: str) -> None:
+    engine = make_engine(url)
     try:
         upgrade_database(engine)
         with session_factory(engine)() as session:
             seed_demo(session, ACCOUNTS, passwords=cheap_passwords())
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
-    return path
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+    """Migrate and seed once per database kind, lazily; tests get copies (migrating costs 0.1-0.5 s)."""
+    templates: dict[str, str] = {}
+    with ExitStack() as cleanup:
+        def template(kind: str) -> str:
+            if kind not in templates:
+                if kind == "sqlite":
+                    path = tmp_path_factory.mktemp("template") / "openshelf.db"
+                    _migrate_and_seed(f"sqlite:///{path}")
+                    templates[kind] = str(path)
+                else:
+                    url = cleanup.enter_context(postgres_database())
+                    _migrate_and_seed(url)
+                    templates[kind] = str(make_url(url).database)
+            return templates[kind]
+
+        yield template
 
 
 @pytest.fixture
-def seeded_database_url(database_url: str, seeded_sqlite_template: Path) -> str:
+def seeded_database_url(database_kind: str, tmp_path: Path,
+                        seeded_template: Callable[[str], str]) -> Iterator[str]:
     """A migrated database holding the demo catalogue and the ACCOUNTS staff."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        target = Path(url.database)
+    template = seeded_template(database_kind)
+    if database_kind == "sqlite":
+        target = tmp_path / "db" / "openshelf.db"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(seeded_sqlite_template, target)
-        return database_url
-    engine = make_engine(database_url)
-    try:
-        upgrade_database(engine)
-        with session_factory(engine)() as session:
-            seed_demo(session, ACCOUNTS, passwords=cheap_passwords())
-    finally:
-        engine.dispose()
-    return database_url
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    with postgres_database(template) as url:
+        yield url
 
 
 # ------------------------------------------------------------------ the app on a database
@@ -107,9 +137,6 @@ class Api:
         response = self.client.post("/api/login", json={"username": username, "password": password})
         assert response.status_code == 200, response.text
         return self.client
-
-    def logout(self) -> None:
-        self.client.cookies.clear()
 
     def add_alarm(self, item_id: str | None = "I0003", *, reason: AlarmReason = AlarmReason.NOT_ON_LOAN,
                   alarm_id: str | None = None, decided_locally: bool = False, seconds_ago: float = 0) -> str:

@@ -43,7 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
             status = owner.script.pop(0) if owner.script else owner.default_status
             owner.received.append(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                                            body, status))
+        if owner.hold is not None:
+            owner.held += 1
+            owner.hold.wait(10)
         self.send_response(status)
+        for name, value in owner.response_headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
@@ -64,6 +69,10 @@ class FakeBackend:
         self.default_status = default_status
         self.received: list[Received] = []
         self.lock = threading.Lock()
+        # Set ``hold`` to an Event to keep every answer waiting until it is set (a slow backend).
+        self.hold: threading.Event | None = None
+        self.held = 0
+        self.response_headers: dict[str, str] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -84,7 +93,13 @@ class FakeBackend:
         with self.lock:
             return [r for r in self.received if r.status in (200, 201) and r.path.endswith(path_suffix)]
 
+    def of(self, path_suffix: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path.endswith(path_suffix)]
+
     def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -14,6 +14,13 @@ from tests.cameras.fake_backend import FakeBackend
 from tests.helpers import Proc, wait_for
 
 
+def _wait(camera: Proc, predicate, what: str) -> None:
+    try:
+        wait_for(predicate, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; camera log:\n{camera.log_text()[-3000:]}") from None
+
+
 @pytest.mark.e2e
 def test_camera_process_uploads_a_snapshot_for_a_gate_alarm(tmp_path, broker_url, site_id):
     backend = FakeBackend().start()
@@ -33,14 +40,11 @@ def test_camera_process_uploads_a_snapshot_for_a_gate_alarm(tmp_path, broker_url
     try:
         camera.start()
         assert gate.start()
-        try:
-            wait_for(lambda: any(s.stream is StreamState.LIVE for s in states), what="camera live")
-        except AssertionError:
-            raise AssertionError(f"states={states!r}\nlog:\n{camera.log_text()[-3000:]}") from None
+        _wait(camera, lambda: any(s.stream is StreamState.LIVE for s in states), "camera live")
         item = AlarmItem(uid="E004010012345678", reason=AlarmReason.UNKNOWN_TAG)
         gate.publish(topic(site_id, Kind.GATE, "g1", Channel.EVENT, "alarm"),
                      GateAlarmEvent(gate_id="g1", alarm_id="A1", items=[item]))
-        wait_for(lambda: backend.accepted("/api/evidence/A1/snapshot"), what="snapshot upload")
+        _wait(camera, lambda: backend.accepted("/api/evidence/A1/snapshot"), "snapshot upload")
         assert camera.stop() == 0
     finally:
         camera.kill()

@@ -223,3 +223,12 @@ def test_alarm_over_real_mqtt_reaches_the_backend_as_a_snapshot_upload(tmp_path,
     assert snapshot.headers["content-type"] == "image/jpeg" and snapshot.body[:2] == b"\xff\xd8"
     started = datetime.fromisoformat(snapshot.headers["x-captured-at"])
     assert started.tzinfo is not None
+
+
+def test_state_is_sent_again_after_a_reconnect(rig):
+    service, link, _, _ = rig
+    wait_for(lambda: any(s.stream is StreamState.LIVE for s in link.states()), what="live state")
+    before = len(link.states())
+    link.stats.connects += 1  # what MqttLink counts when it reconnects
+    wait_for(lambda: len(link.states()) > before, what="state republished")
+    assert link.states()[-1].stream is StreamState.LIVE

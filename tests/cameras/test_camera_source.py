@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cameras.source import OpenCvSource, SourceError, SyntheticSource, make_source
+from cameras.source import Frame, OpenCvSource, SourceError, SyntheticSource, make_source
 from cameras.synthetic_server import MjpegServer
 
 
@@ -94,9 +94,10 @@ def test_opencv_reads_a_video_file_in_order_then_reports_its_end(tmp_path):
             frames.append(source.read())
     source.close()
     assert len(frames) == 12
-    brightness = [float(frame.image.mean()) for frame in frames]
+    assert all(frame.image is None and frame.jpeg[:2] == b"\xff\xd8" for frame in frames)  # MJPG: passthrough
+    brightness = [float(frame.pixels().mean()) for frame in frames]
     assert brightness == sorted(brightness)
-    assert frames[0].image.shape == (120, 160, 3)
+    assert frames[0].pixels().shape == (120, 160, 3)
     assert frames[-1].captured_at >= frames[0].captured_at
 
 
@@ -109,13 +110,17 @@ def test_opencv_missing_file_and_missing_device_fail_to_open(tmp_path):
             source.read()
 
 
-def test_opencv_reads_the_synthetic_mjpeg_stream_and_times_out_when_it_stalls():
+@pytest.mark.parametrize("passthrough", [True, False])
+def test_opencv_reads_the_synthetic_mjpeg_stream_and_times_out_when_it_stalls(passthrough):
     server = MjpegServer(width=320, height=180, fps=25).start()
-    source = OpenCvSource(server.url, open_timeout_s=3, read_timeout_s=1)
+    source = OpenCvSource(server.url, open_timeout_s=3, read_timeout_s=1, jpeg_passthrough=passthrough)
     try:
         source.open()
+        assert source.passthrough is passthrough
         frames = [source.read() for _ in range(3)]
-        assert [frame.image.shape for frame in frames] == [(180, 320, 3)] * 3
+        assert [frame.pixels().shape for frame in frames] == [(180, 320, 3)] * 3
+        # Passthrough keeps the camera's JPEG and decodes nothing; otherwise there are only pixels.
+        assert all((frame.jpeg is not None, frame.image is None) == (passthrough, passthrough) for frame in frames)
         server.stall()
         with pytest.raises(SourceError):
             for _ in range(200):  # frames already in flight arrive first
@@ -126,3 +131,30 @@ def test_opencv_reads_the_synthetic_mjpeg_stream_and_times_out_when_it_stalls():
     finally:
         source.close()
         server.stop()
+
+
+def test_passthrough_gives_up_for_good_on_packets_that_are_not_jpeg():
+    source = OpenCvSource("http://127.0.0.1:9/stream.mjpg")
+    with pytest.raises(SourceError, match="decoding"):
+        source._checked_jpeg(np.frombuffer(b"\x00\x00\x01\xb3 not a jpeg", dtype=np.uint8))
+    assert source._passthrough_allowed is False
+
+
+def test_synthetic_camera_offline_refuses_to_reopen_until_online():
+    source = SyntheticSource(width=64, height=48, fps=100)
+    source.open()
+    assert source.read() is not None
+    source.go_offline()
+    with pytest.raises(SourceError):
+        source.read()
+    with pytest.raises(SourceError, match="offline"):
+        source.open()
+    source.go_online()
+    source.open()
+    assert source.read() is not None
+    source.close()
+
+
+def test_frame_needs_pixels_or_jpeg():
+    with pytest.raises(ValueError):
+        Frame(image=None, captured_at=datetime.now(timezone.utc), monotonic=0.0)
