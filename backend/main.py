@@ -117,6 +117,8 @@ def run_backend(site_path: Path, *, host: str | None = None, port: int | None = 
     port = config.backend.port if port is None else port
     server = _Server(uvicorn.Config(runtime.app, host=host, port=port, log_config=None, lifespan="off",
                                     timeout_graceful_shutdown=3, access_log=False), runtime.notifier)
+    # The gate path shares the GIL with the writer and HTTP threads; hand it over sooner than the 5 ms default.
+    sys.setswitchinterval(0.0005)
     previous = _route_signals(server)
     runtime.start()
     try:

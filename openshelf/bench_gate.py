@@ -32,6 +32,8 @@ from openshelf.site import BrokerSettings
 from openshelf.supervisor import Child, Supervisor
 
 FLOOR_SAMPLES = 500
+AFI_SECURED = 0x07
+AFI_ON_LOAN = 0xC2
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,8 @@ def _publish_load(link: MqttLink, site: str, options: GateBenchOptions) -> tuple
         gate = index % options.gates
         is_alarm = every and index % every == 0
         uid = alarming[index % len(alarming)] if is_alarm else loaned[index % len(loaned)]
-        event = TagEvent(reader_id=f"reader-gate-{gate + 1}", gate_id=f"gate-{gate + 1}", uid=uid)
+        event = TagEvent(reader_id=f"reader-gate-{gate + 1}", gate_id=f"gate-{gate + 1}", uid=uid,
+                         afi=AFI_SECURED if is_alarm else AFI_ON_LOAN)
         target = started + index * interval_ns
         while (now := time.perf_counter_ns()) < target:
             if target - now > 200_000:
@@ -335,7 +338,8 @@ def _warm_up(link: MqttLink, site_id: str, options: GateBenchOptions, sims: Simu
     """One alarm per gate before measuring, so connections and caches are warm; then forget it."""
     _, alarming = _reads(options.alarm_share)
     for index in range(options.gates):
-        event = TagEvent(reader_id=f"reader-gate-{index + 1}", gate_id=f"gate-{index + 1}", uid=alarming[0])
+        event = TagEvent(reader_id=f"reader-gate-{index + 1}", gate_id=f"gate-{index + 1}", uid=alarming[0],
+                         afi=AFI_SECURED)
         link.publish(topic(site_id, Kind.READER, f"reader-gate-{index + 1}", Channel.EVENT, "tag_arrived"), event)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and any(not sims.on_writes[index] for index in range(options.gates)):

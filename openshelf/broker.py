@@ -125,6 +125,7 @@ def _users(site: SiteConfig) -> list[tuple[str, str]]:
     users += [(gate.id, "gate") for gate in site.gates]
     users += [(reader.id, "reader") for reader in site.readers]
     users += [(camera.id, "camera") for camera in site.cameras]
+    users += [(kiosk.id, "kiosk") for kiosk in site.kiosks]
     if site.demo:
         users.append((SIM_USER, "sim"))
     return users

@@ -334,6 +334,87 @@ class SecureTagReply(Reply):
     detail: str | None = None
 
 
+# ---- kiosk circulation (request/reply; opaque identifiers only) -------------------------
+
+
+class CirculationOp(str, enum.Enum):
+    IDENTIFY = "identify"
+    CHECKOUT = "checkout"
+    CHECKIN = "checkin"
+    RENEW = "renew"
+    RENEW_ALL = "renew_all"
+    ACCOUNT = "account"
+    END_SESSION = "end_session"
+
+
+class CirculationRequest(Request):
+    """Kiosk → backend. Carries opaque ids only: the card id, a session id, item ids.
+
+    ``idempotency_key`` stays the same when a queued transaction is replayed, so the
+    backend applies it once; ``occurred_at`` is when the patron did it, and
+    ``no_block`` marks an offline transaction replayed after the fact.
+    """
+
+    kiosk_id: str
+    op: CirculationOp
+    idempotency_key: str = Field(min_length=8, max_length=64)
+    session_id: str | None = None
+    card_id: str | None = Field(default=None, max_length=64)
+    pin: str | None = Field(default=None, max_length=16)
+    item_id: str | None = Field(default=None, max_length=64)
+    no_block: bool = False
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class LoanLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item_id: str
+    due_at: datetime
+    renewals: int = 0
+    overdue: bool = False
+
+
+class HoldLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item_id: str
+    ready: bool
+    pickup_by: datetime | None = None
+
+
+class CirculationReply(Reply):
+    """Backend → kiosk (on the request's reply_to). No names, no addresses: codes and ids."""
+
+    ok: bool
+    code: str
+    message_vi: str = ""
+    message_en: str = ""
+    session_id: str | None = None
+    item_id: str | None = None
+    due_at: datetime | None = None
+    desensitize: bool | None = Field(default=None, description="write the on-loan AFI after checkout")
+    resensitize: bool | None = Field(default=None, description="write the on-shelf AFI after check-in")
+    sort_hint: str | None = Field(default=None, description="e.g. 'hold_shelf', 'other_branch'")
+    loans: list[LoanLine] = Field(default_factory=list)
+    holds: list[HoldLine] = Field(default_factory=list)
+    fines_due: str | None = Field(default=None, description="decimal amount in the library's currency")
+    has_email: bool | None = None
+
+
+class KioskMode(str, enum.Enum):
+    IDLE = "idle"
+    IN_SESSION = "in_session"
+    OFFLINE = "offline"
+    OUT_OF_PAPER = "out_of_paper"
+
+
+class KioskState(Message):
+    mode: KioskMode
+    queued_transactions: int = 0
+    language: str = "vi"
+
+
 # ---- gate alarm path -------------------------------------------------------------------
 
 
@@ -519,6 +600,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "online/offline; offline is the Last Will"),
     TopicSpec(Kind.CAMERA, Channel.STATE, None, CameraState, True, "camera service", "backend",
               "stream live / stale / connecting"),
+    TopicSpec(Kind.KIOSK, Channel.STATUS, None, DeviceStatus, True, "kiosk", "backend, dashboard",
+              "online/offline; offline is the Last Will"),
+    TopicSpec(Kind.KIOSK, Channel.STATE, None, KioskState, True, "kiosk", "backend, dashboard",
+              "idle / in session / offline / out of paper, queued transactions"),
+    TopicSpec(Kind.BACKEND, Channel.CMD, "circulation", CirculationRequest, False, "kiosk", "backend",
+              "identify a patron, check out / in, renew, account; answered on reply_to"),
+    TopicSpec(Kind.KIOSK, Channel.REPLY, "circulation", CirculationReply, False, "backend", "kiosk",
+              "the answer to a circulation request (same correlation_id)"),
     TopicSpec(Kind.BACKEND, Channel.STATUS, None, DeviceStatus, True, "backend", "every device",
               "online/offline; offline is the Last Will"),
     TopicSpec(Kind.BACKEND, Channel.STATE, None, BackendState, True, "backend", "monitoring",

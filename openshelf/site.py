@@ -161,6 +161,36 @@ class CameraSettings(DeviceBase):
     height: int = Field(default=720, ge=16, le=4320)
 
 
+class PrinterSettings(Strict):
+    kind: Literal["none", "escpos-serial", "escpos-usb", "escpos-file"] = "none"
+    device: str | None = Field(default=None, description="serial port, USB vendor:product, or a file path")
+    baudrate: int = 19200
+    codepage: Literal["transliterate", "cp1258"] = "transliterate"
+
+
+class SmtpSettings(Strict):
+    host: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = Field(default=None, description="env:NAME or file:/path")
+    sender: str
+
+
+class KioskSettings(DeviceBase):
+    pad_reader: str | None = Field(default=None, description="the reader id of the kiosk's item pad")
+    card_reader: str | None = Field(default=None, description="the reader id that presents patron cards (NFC/HF)")
+    language: Literal["vi", "en"] = "vi"
+    require_pin: bool = True
+    idle_timeout_s: int = Field(default=60, ge=10, le=3600)
+    backend_deadline_ms: int = Field(default=3000, ge=100, le=60_000)
+    offline_mode: Literal["refuse", "queue"] = "queue"
+    exit_code: str | None = Field(default=None, description="technician exit code (env:NAME or file:/path)")
+    fullscreen: bool = True
+    printer: PrinterSettings = PrinterSettings()
+    smtp: SmtpSettings | None = None
+
+
 class GatePolicySettings(Strict):
     debounce_s: float = Field(default=10.0, ge=0, le=3600)
     unknown_tag: Literal["alarm", "log"] = "alarm"
@@ -193,11 +223,12 @@ class SiteConfig(Strict):
     gates: list[GateSettings] = Field(default_factory=list)
     readers: list[ReaderSettings] = Field(default_factory=list)
     cameras: list[CameraSettings] = Field(default_factory=list)
+    kiosks: list[KioskSettings] = Field(default_factory=list)
     sim_secret: str | None = Field(default=None, description="broker password of the simulators (demo sites only)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SiteConfig":
-        ids = [device.id for device in (*self.gates, *self.readers, *self.cameras)] + [self.backend.id]
+        ids = [device.id for device in self._devices()] + [self.backend.id]
         duplicates = sorted({value for value in ids if ids.count(value) > 1})
         if duplicates:
             raise ValueError(f"device ids must be unique; repeated: {', '.join(duplicates)}")
@@ -209,6 +240,11 @@ class SiteConfig(Strict):
             for gate in camera.gates:
                 if gate not in gate_ids:
                     raise ValueError(f"camera {camera.id} names unknown gate {gate!r}")
+        reader_ids = {reader.id for reader in self.readers}
+        for kiosk in self.kiosks:
+            for reader in (kiosk.pad_reader, kiosk.card_reader):
+                if reader is not None and reader not in reader_ids:
+                    raise ValueError(f"kiosk {kiosk.id} names unknown reader {reader!r}")
         if not self.demo and self.sim_secret is not None:
             raise ValueError("sim_secret is only allowed on demo sites (simulators never run in production)")
         if not self.demo and self.broker.url is None:
@@ -232,10 +268,19 @@ class SiteConfig(Strict):
     def _device(self, device_id: str) -> DeviceBase | BackendSettings:
         if device_id == self.backend.id:
             return self.backend
-        for device in (*self.gates, *self.readers, *self.cameras):
+        for device in self._devices():
             if device.id == device_id:
                 return device
         raise ConfigError(f"site {self.site}: no device with id {device_id!r}")
+
+    def _devices(self) -> tuple[DeviceBase, ...]:
+        return (*self.gates, *self.readers, *self.cameras, *self.kiosks)
+
+    def kiosk(self, kiosk_id: str) -> KioskSettings:
+        device = self._device(kiosk_id)
+        if not isinstance(device, KioskSettings):
+            raise ConfigError(f"site {self.site}: {kiosk_id!r} is not a kiosk")
+        return device
 
     def gate(self, gate_id: str) -> GateSettings:
         device = self._device(gate_id)

@@ -79,6 +79,7 @@ STATUS_FROM_CODE: dict[str, ItemStatus] = {
     CirculationStatus.LOST: ItemStatus.LOST,
     CirculationStatus.MISSING: ItemStatus.MISSING,
 }
+_PATRON_BLOCKS = {ReasonCode.PATRON_EXPIRED, ReasonCode.PATRON_BLOCKED, ReasonCode.FINES_OVER_LIMIT}
 _CHARGED = {CirculationStatus.CHARGED, CirculationStatus.CHARGED_NOT_RECALLABLE, CirculationStatus.RECALLED}
 
 
@@ -167,6 +168,9 @@ class Sip2Circulation:
         pin_valid = None if pin is None else bool(answer.valid_patron_password)
         blocks = _blocks(flags)
         reason = _reason(answer.reason_code)
+        if reason in _PATRON_BLOCKS and reason not in blocks:
+            # The flags have no "expired" position; an OpenShelf server names the real reason.
+            blocks = (reason, *(block for block in blocks if block is not ReasonCode.PATRON_BLOCKED))
         if reason is None:
             if not found:
                 reason = ReasonCode.UNKNOWN_PATRON

@@ -146,6 +146,7 @@ class Sip2Server:
         self.currency = currency
         self._terminals = {terminal.user_id: terminal for terminal in config.terminals}
         self._listener: socket.socket | None = None
+        self._waker: tuple[socket.socket, socket.socket] | None = None
         self._stopping = threading.Event()
         self._accept_thread: threading.Thread | None = None
         self._connections: dict[int, _Connection] = {}
@@ -185,6 +186,7 @@ class Sip2Server:
         listener = socket.create_server((self.config.host, self.config.port), reuse_port=False)
         listener.setblocking(False)
         self._listener = listener
+        self._waker = socket.socketpair()  # lets stop() wake the accept loop at once
         self._stopping.clear()
         self._accept_thread = threading.Thread(target=self._accept_loop, name=f"sip2-accept-{self.port}",
                                                daemon=True)
@@ -194,11 +196,20 @@ class Sip2Server:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        if self._waker is not None:
+            try:
+                self._waker[1].send(b"\0")
+            except OSError:
+                pass
         if self._accept_thread is not None:
             self._accept_thread.join(timeout)
             self._accept_thread = None
         if self._listener is not None:
             self._listener.close()
+        if self._waker is not None:
+            for end in self._waker:
+                end.close()
+            self._waker = None
         with self._connections_lock:
             connections = list(self._connections.values())
         for connection in connections:
@@ -207,12 +218,12 @@ class Sip2Server:
             connection.thread.join(timeout)
 
     def _accept_loop(self) -> None:
-        assert self._listener is not None
+        assert self._listener is not None and self._waker is not None
         while not self._stopping.is_set():
             self._drop_idle()
             try:
-                readable, _, _ = select.select([self._listener], [], [], _POLL_S)
-                if not readable:
+                readable, _, _ = select.select([self._listener, self._waker[0]], [], [], _POLL_S)
+                if self._listener not in readable:
                     continue
                 conn, peer = self._listener.accept()
             except OSError as exc:
