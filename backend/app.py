@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api import alarms, auth, circulation, dashboard, devices, evidence, health
+from backend.api import alarms, auth, dashboard, devices, evidence, health, loans
 from backend.config import BackendServiceConfig
 from backend.context import BackendContext, GateControl
 from backend.db.engine import session_factory
@@ -66,7 +66,7 @@ def create_app(
         gate=gate_service,
         clock=clock,
     )
-    for module in (health, auth, alarms, evidence, devices, circulation, dashboard):
+    for module in (health, auth, alarms, evidence, devices, loans, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)

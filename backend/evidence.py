@@ -28,6 +28,7 @@ ACCEPTED_TYPES = {
     EvidenceKind.SNAPSHOT: {"image/jpeg": "jpg"},
     EvidenceKind.CLIP: {"video/mp4": "mp4", "video/x-msvideo": "avi", "video/avi": "avi", "video/msvideo": "avi"},
 }
+_MP4_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide"}
 _SAFE_ALARM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _SAFE_CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -82,7 +83,8 @@ def _looks_like(extension: str, body: bytes) -> bool:
         # Start-of-image marker, and an end-of-image marker (some encoders pad after it).
         return body.startswith(b"\xff\xd8\xff") and b"\xff\xd9" in body[-64:]
     if extension == "mp4":
-        return len(body) >= 12 and body[4:8] == b"ftyp"
+        # An ISO base media file starts with a box; muxers differ in which one comes first.
+        return len(body) >= 12 and body[4:8] in _MP4_FIRST_BOXES
     return len(body) >= 12 and body[:4] == b"RIFF" and body[8:12] == b"AVI "
 
 

@@ -1,6 +1,8 @@
-"""The gate path: tag read → decision → alarm command, on the MQTT thread, without waiting on anything.
+"""The gate path: tag read → decision → answer to the gate, on the MQTT thread, without waiting on anything.
 
-Everything slow (the database, the dashboards) happens afterwards on the alarm
+Every gate read gets an answer at once: an ``AlarmCommand`` naming the read, or a
+``PassNotice`` (on loan, logged unknown tag, or a duplicate of an alarm that is
+still sounding), because a gate that hears nothing decides locally. Everything slow (the database, the dashboards) happens afterwards on the alarm
 writer's thread. The handlers here only touch memory: the gate view, a small
 debounce table, counters.
 """
@@ -27,10 +29,13 @@ from openshelf.contract import (
     GateAlarmEvent,
     GateState,
     Kind,
+    KioskState,
     Message,
+    PassNotice,
     ReaderState,
     SilenceCommand,
     TagEvent,
+    TopicError,
     TopicParts,
     new_event_id,
     topic,
@@ -42,6 +47,7 @@ from openshelf.site import GatePolicySettings
 log = logging.getLogger(__name__)
 
 COMMAND_LIFETIME = timedelta(seconds=5)
+SUPPRESSED_REASON = "duplicate_within_debounce"
 _WILD = "+"
 _ISSUED_MEMORY = 4096
 _DEBOUNCE_PRUNE_AT = 4096
@@ -49,6 +55,7 @@ _STATE_MODELS: dict[Kind, type[Message]] = {
     Kind.GATE: GateState,
     Kind.READER: ReaderState,
     Kind.CAMERA: CameraState,
+    Kind.KIOSK: KioskState,
 }
 
 
@@ -88,7 +95,7 @@ class GateService:
         self._last_alarm: dict[tuple[str, str], datetime] = {}
         self._issued: OrderedDict[str, None] = OrderedDict()
         self._issued_lock = threading.Lock()
-        self._alarm_topics: dict[str, str] = {}
+        self._command_topics: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
         self._state_thread: threading.Thread | None = None
         self.gate_reads = 0
@@ -137,6 +144,12 @@ class GateService:
         if gate_id is None:
             log.debug("tag %s at reader %s belongs to no gate; ignored", event.uid, event.reader_id)
             return
+        try:
+            alarm_topic = self._gate_topics(gate_id)[0]
+        except TopicError:
+            log.warning("tag %s at reader %s names an impossible gate id %r; ignored", event.uid, event.reader_id,
+                        gate_id)
+            return
         self.gate_reads += 1
         now = self._clock()
         key = (gate_id, event.uid)
@@ -148,9 +161,7 @@ class GateService:
             now,
         )
         if decision.outcome is not GateOutcome.ALARM:
-            if decision.outcome is GateOutcome.SUPPRESSED:
-                self.suppressed += 1
-            log.debug("gate %s tag %s: %s (%s)", gate_id, event.uid, decision.outcome.value, decision.reason.value)
+            self._answer_pass(gate_id, event, decision.outcome, decision.reason.value, now)
             return
         self._last_alarm[key] = now
         alarm_id = uuid.uuid4().hex
@@ -164,15 +175,33 @@ class GateService:
             alarm_id=alarm_id,
             items=[item],
             duration_ms=self._duration_ms(gate_id),
+            read_event_ids=[event.event_id],
         )
         self._remember_issued(alarm_id)
-        self._link.publish(self._alarm_topic(gate_id), command)
+        self._link.publish(alarm_topic, command)
         self.alarms += 1
         self._recorder.record_alarm(AlarmRecord(alarm_id, gate_id, now, False, (item,)))
         log.info("alarm %s at gate %s: tag %s item %s (%s)", alarm_id, gate_id, event.uid, decision.item_id,
                  decision.reason.value)
         if len(self._last_alarm) > _DEBOUNCE_PRUNE_AT:
             self._prune_debounce(now)
+
+    def _answer_pass(self, gate_id: str, event: TagEvent, outcome: GateOutcome, reason: str, now: datetime) -> None:
+        """The gate waits for an answer to every read; silence would make it decide locally."""
+        if outcome is GateOutcome.SUPPRESSED:
+            self.suppressed += 1
+            reason = SUPPRESSED_REASON
+        notice = PassNotice.model_construct(
+            version=1,
+            event_id=new_event_id(),
+            sent_at=now,
+            expires_at=now + COMMAND_LIFETIME,
+            read_event_id=event.event_id,
+            uid=event.uid,
+            reason=reason,
+        )
+        self._link.publish(self._gate_topics(gate_id)[1], notice)
+        log.debug("gate %s tag %s: %s (%s)", gate_id, event.uid, outcome.value, reason)
 
     # ------------------------------------------------------------------ other traffic
 
@@ -201,11 +230,13 @@ class GateService:
     def _filter(self, kind: Kind | str, channel: Channel, name: str | None = None) -> str:
         return topic(self._site, kind, _WILD, channel, name, root=self._root, wildcards=True)
 
-    def _alarm_topic(self, gate_id: str) -> str:
-        cached = self._alarm_topics.get(gate_id)
+    def _gate_topics(self, gate_id: str) -> tuple[str, str]:
+        """The gate's ``cmd/alarm`` and ``cmd/pass`` topics (cached); TopicError for an impossible id."""
+        cached = self._command_topics.get(gate_id)
         if cached is None:
-            cached = topic(self._site, Kind.GATE, gate_id, Channel.CMD, "alarm", root=self._root)
-            self._alarm_topics[gate_id] = cached
+            cached = (topic(self._site, Kind.GATE, gate_id, Channel.CMD, "alarm", root=self._root),
+                      topic(self._site, Kind.GATE, gate_id, Channel.CMD, "pass", root=self._root))
+            self._command_topics[gate_id] = cached
         return cached
 
     def _remember_issued(self, alarm_id: str) -> None:

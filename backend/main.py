@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -97,48 +98,65 @@ class _Server(uvicorn.Server):
         self._notifier.close()
         super().handle_exit(sig, frame)
 
-    @property
-    def bound_port(self) -> int | None:
-        for server in getattr(self, "servers", []):
-            for sock in server.sockets:
-                return int(sock.getsockname()[1])
-        return None
-
 
 def run_backend(site_path: Path, *, host: str | None = None, port: int | None = None) -> int:
     """Run the backend until SIGINT/SIGTERM; prints ``{"event":"ready","url":…}`` once serving."""
     try:
         config = load_backend_config(Path(site_path))
-        runtime = BackendRuntime(config)
-    except (ConfigError, DatabaseError) as exc:
+        host = host or config.backend.host
+        listener = _listen(host, config.backend.port if port is None else port)
+    except (ConfigError, OSError) as exc:
         print(f"openshelf backend: {exc}", file=sys.stderr)
         return 2
-    host = host or config.backend.host
-    port = config.backend.port if port is None else port
-    server = _Server(uvicorn.Config(runtime.app, host=host, port=port, log_config=None, lifespan="off",
-                                    timeout_graceful_shutdown=3, access_log=False), runtime.notifier)
+    try:
+        runtime = BackendRuntime(config)
+    except (ConfigError, DatabaseError) as exc:
+        listener.close()
+        print(f"openshelf backend: {exc}", file=sys.stderr)
+        return 2
+    server = _Server(uvicorn.Config(runtime.app, log_config=None, lifespan="off", timeout_graceful_shutdown=3,
+                                    access_log=False), runtime.notifier)
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{listener.getsockname()[1]}"
     # The gate path shares the GIL with the writer and HTTP threads; hand it over sooner than the 5 ms default.
+    switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)
     previous = _route_signals(server)
-    runtime.start()
     try:
-        asyncio.run(_serve(server, host))
-        return 0 if server.started else 1
-    except SystemExit as exc:  # uvicorn exits when it cannot bind
-        return int(exc.code or 1)
+        runtime.start()
+        asyncio.run(_serve(server, listener, url))
+        return 0
+    except OSError as exc:
+        print(f"openshelf backend: {exc}", file=sys.stderr)
+        return 1
     finally:
         runtime.stop()
+        listener.close()
         _restore_signals(previous)
+        sys.setswitchinterval(switch_interval)
 
 
-async def _serve(server: _Server, host: str) -> None:
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything else starts, so a taken port is a clear error and port 0 works."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+async def _serve(server: _Server, listener: socket.socket, url: str) -> None:
+    announcer = asyncio.create_task(_announce_when_started(server, url))
+    try:
+        await server.serve(sockets=[listener])
+    finally:
+        announcer.cancel()
+
+
+async def _announce_when_started(server: _Server, url: str) -> None:
+    while not server.started:
         await asyncio.sleep(0.02)
-    if server.started:
-        url_host = f"[{host}]" if ":" in host else host
-        print(json.dumps({"event": "ready", "url": f"http://{url_host}:{server.bound_port}"}), flush=True)
-    await task
+    print(json.dumps({"event": "ready", "url": url}), flush=True)
 
 
 def _route_signals(server: _Server) -> dict[int, Any]:

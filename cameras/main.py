@@ -10,7 +10,7 @@ from pathlib import Path
 from cameras.live import LivePusher
 from cameras.retention import RetentionSweeper
 from cameras.service import CameraService
-from cameras.source import SourceError, make_source
+from cameras.source import SourceError, make_source, redact_credentials
 from cameras.tuning import CameraTuning
 from cameras.uploader import Uploader
 from openshelf.config import ConfigError
@@ -56,7 +56,7 @@ def run_camera(site_path: Path, camera_id: str, stop: threading.Event | None = N
     service.start()
     link.start(wait_s=None)
     live.start()
-    announce_ready(camera=camera_id, source=settings.source, data_dir=str(data_dir),
+    announce_ready(camera=camera_id, source=redact_credentials(settings.source), data_dir=str(data_dir),
                    retention_days=sweeper.max_age.days, live_fps=live_options.fps)
     try:
         stop.wait()

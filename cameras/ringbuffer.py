@@ -1,8 +1,9 @@
 """The pre-event ring buffer: the last few seconds of frames, JPEG-compressed.
 
-Frames are compressed on the way in (or kept in the camera's own JPEG when it
-sends MJPEG) so a few seconds of 720p fit in tens of megabytes, and old frames fall out by age, by count and by total size, so the
-memory used is bounded whatever the camera delivers.
+Frames are compressed on the way in (or kept as the camera's own JPEG when it
+sends MJPEG) so a few seconds of 720p fit in tens of megabytes, and old frames
+fall out by age, by count and by total size, so the memory used is bounded
+whatever the camera delivers.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The MQTT handler only queues the alarm; a worker thread takes the snapshot
 (waiting briefly for the frames just after the alarm), hands it to the
 uploader, and builds the clip once the post-roll has been recorded. When there
 is no usable frame, the reason goes to the backend as an evidence problem
-instead, so staff see *why* an alarm has no picture.
+instead, so staff see *why* an alarm has no picture; likewise a clip with no
+frame near the alarm (the stream was down) is replaced by the reason, taken
+from the stream's state when the alarm arrived.
 """
 
 from __future__ import annotations

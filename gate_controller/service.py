@@ -43,7 +43,7 @@ from openshelf.contract import (
     topic,
     utcnow,
 )
-from openshelf.mqtt import MqttLink, to_loop
+from openshelf.mqtt import MqttLink
 from openshelf.site import GateSettings
 
 from gate_controller.alarm_grouping import Joined, LocalAlarm, LocalAlarmGroups
@@ -53,6 +53,7 @@ from gate_controller.beam_watch import BeamWatch
 from gate_controller.counting import (
     BeamRecovered, BeamStuck, CountingConfig, CountingEvent, NoPassage, Passage, PassageCounter,
 )
+from gate_controller.inbox import LoopInbox
 from gate_controller.io import GateIo, GateIoError
 from gate_controller.local_decision import LocalOutcome, decide_locally
 from gate_controller.pending_reads import PendingReads
@@ -114,24 +115,30 @@ class GateController:
     def _topic(self, channel: Channel, name: str | None = None) -> str:
         return topic(self._site, Kind.GATE, self.gate_id, channel, name, root=self._root)
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Subscribe to this gate's commands and its readers' tag arrivals (every reader's if not named)."""
+    def attach(self, loop: asyncio.AbstractEventLoop, inbox: LoopInbox | None = None) -> None:
+        """Subscribe to this gate's commands and its readers' tag arrivals (every reader's if not named).
+
+        Handlers run on ``loop``, handed over through ``inbox`` (one per loop, shared by every gate
+        in the process, so all their messages keep one order and share the wake-ups).
+        """
         self._loop = loop
+        inbox = inbox or LoopInbox(loop)
         readers = self._reader_ids if self._reader_ids is not None else ["+"]
         for reader in readers:
             reads = topic(self._site, Kind.READER, reader, Channel.EVENT, "tag_arrived", root=self._root,
                           wildcards=True)
-            self._link.subscribe(reads, TagEvent, self._forward_own_reads(loop))
-        self._link.subscribe(self._topic(Channel.CMD, "alarm"), AlarmCommand, to_loop(loop, self.on_alarm))
-        self._link.subscribe(self._topic(Channel.CMD, "pass"), PassNotice, to_loop(loop, self.on_pass))
-        self._link.subscribe(self._topic(Channel.CMD, "silence"), SilenceCommand, to_loop(loop, self.on_silence))
+            self._link.subscribe(reads, TagEvent, self._forward_own_reads(inbox))
+        self._link.subscribe(self._topic(Channel.CMD, "alarm"), AlarmCommand, inbox.wrap(self.on_alarm))
+        self._link.subscribe(self._topic(Channel.CMD, "pass"), PassNotice, inbox.wrap(self.on_pass))
+        self._link.subscribe(self._topic(Channel.CMD, "silence"), SilenceCommand, inbox.wrap(self.on_silence))
 
-    def _forward_own_reads(self, loop: asyncio.AbstractEventLoop) -> Callable[[TopicParts, TagEvent], None]:
+    def _forward_own_reads(self, inbox: LoopInbox) -> Callable[[TopicParts, TagEvent], None]:
         gate_id = self.gate_id
+        on_tag_arrived = self.on_tag_arrived
 
         def forward(parts: TopicParts, event: TagEvent) -> None:
             if event.gate_id == gate_id:  # filtered on the network thread: other gates' reads cost nothing here
-                loop.call_soon_threadsafe(self.on_tag_arrived, parts, event)
+                inbox.put(on_tag_arrived, parts, event)
 
         return forward
 

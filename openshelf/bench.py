@@ -21,13 +21,29 @@ def register(parser: argparse.ArgumentParser) -> None:
                     "of every process.")
     gate.add_argument("--rate", type=float, default=1000.0, help="tag reads per second, all gates together")
     gate.add_argument("--seconds", type=float, default=5.0, help="how long to publish")
-    gate.add_argument("--gates", type=int, default=1, help="number of gates (one controller process each)")
+    gate.add_argument("--gates", type=int, default=1, help="number of simulated gates, each with its reader")
     gate.add_argument("--alarm-share", type=float, default=0.1,
                       help="share of reads that are items not on loan (they alarm); the rest pass")
     gate.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto",
                       help="Mosquitto when installed (auto), or the embedded broker")
+    gate.add_argument("--gate-processes", choices=["one", "each"], default="one",
+                      help="all gates in one `openshelf gate --all` process (default), or one process per gate")
+    gate.add_argument("--floor-samples", type=int, default=500, help="samples for each transport floor")
     gate.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     gate.set_defaults(func=_run_gate)
+
+    from cameras.bench import register_bench as register_camera_bench
+
+    register_camera_bench(subparsers)
+
+    demo_memory = subparsers.add_parser(
+        "demo-memory", help="resident memory of `openshelf demo --no-kiosk`, every process added up",
+        description="Starts the demo without the kiosk in a temporary folder, waits until it is ready and has "
+                    "settled, and reports the resident (RSS) and proportional (PSS) memory of the demo process "
+                    "and each process it started. Target: under 600 MB in all.")
+    demo_memory.add_argument("--settle", type=float, default=5.0, help="seconds to wait after ready")
+    demo_memory.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    demo_memory.set_defaults(func=_run_demo_memory)
 
     rfid = subparsers.add_parser(
         "rfid", help="tag decode speed, and tag placed → tag_arrived through the reader service",
@@ -49,6 +65,7 @@ def _run_gate(args: argparse.Namespace) -> int:
 
     report = run_gate_bench(GateBenchOptions(
         rate=args.rate, seconds=args.seconds, gates=args.gates, alarm_share=args.alarm_share, broker=args.broker,
+        gate_processes=args.gate_processes, floor_samples=args.floor_samples,
     ))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -66,16 +83,38 @@ def _run_rfid(args: argparse.Namespace) -> int:
     return 0 if report["event_latency"]["n"] > 0 else 1
 
 
+def _run_demo_memory(args: argparse.Namespace) -> int:
+    from openshelf.bench_gate import measure_demo_memory
+
+    report = measure_demo_memory(settle_s=args.settle)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for name, row in report["processes"].items():
+            print(f"  {name:<32} rss {row['rss_mb']:7.1f} MB   pss {row['pss_mb']:7.1f} MB")
+        print(f"  total rss {report['total_rss_mb']:.1f} MB, pss {report['total_pss_mb']:.1f} MB "
+              f"(target < {report['target_mb']} MB)")
+    return 0 if report["processes"] else 1
+
+
 def _print_table(report: dict) -> None:
     out = sys.stdout
-    alarms, floor = report["alarms"], report["floor"]
-    out.write(f"gate alarm latency, {report['config']['rate']:.0f} reads/s, {report['config']['gates']} gate(s), "
-              f"broker {report['config']['broker']}\n")
-    out.write(f"  tag published → relay on: p50 {alarms['p50_ms']:.2f} ms  p99 {alarms['p99_ms']:.2f} ms  "
-              f"(n={alarms['measured']}, missing {alarms['missing']})\n")
+    alarms, floor, split = report["alarms"], report["floor"], report["split"]["tag_to_command"]
+    config = report["config"]
+    out.write(f"gate alarm latency, {config['rate']:.0f} reads/s, {config['gates']} gate(s) "
+              f"({config['gate_processes']} process{'es' if config['gate_processes'] == 'each' else ''}), "
+              f"broker {config['broker']}\n")
+    out.write(f"  tag published -> relay on: p50 {alarms['p50_ms']:.2f} ms  p99 {alarms['p99_ms']:.2f} ms  "
+              f"max {alarms['max_ms']:.2f} ms (n={alarms['measured']}, missing {alarms['missing']}, "
+              f"local {alarms['local_alarms']}, matching {alarms['matching']})\n")
+    out.write(f"  tag published -> alarm command seen: p50 {split['p50_ms']:.2f} ms  p99 {split['p99_ms']:.2f} ms\n")
     out.write(f"  floor: broker hop p50 {floor['broker_hop_p50_ms']:.2f} / p99 {floor['broker_hop_p99_ms']:.2f} ms, "
               f"modbus write p50 {floor['modbus_write_p50_ms']:.2f} / p99 {floor['modbus_write_p99_ms']:.2f} ms, "
               f"path floor p99 {floor['path_p99_ms']:.2f} ms\n")
     out.write(f"  achieved rate {report['achieved_rate']:.0f} reads/s; p99 / floor = {report['p99_over_floor']:.2f}\n")
+    machine = report["machine"]
+    out.write(f"  machine: {machine['busy_percent_of_one_core']:.0f}% of one core busy "
+              f"({machine['other_processes_percent_of_one_core']:.0f}% not ours), steal {machine['steal_percent']}%\n")
     for name, rss in report["memory_mb"].items():
-        out.write(f"  rss {name:<12} {rss:7.1f} MB\n")
+        cpu = report["cpu_percent_of_one_core"].get(name)
+        out.write(f"  {name:<20} rss {rss:7.1f} MB" + (f"   cpu {cpu:5.1f}%" if cpu is not None else "") + "\n")

@@ -1,39 +1,59 @@
-"""The gate alarm benchmark: publish → relay on, through the real processes.
+"""The gate alarm benchmark: tag published → alarm relay on, through the real processes.
 
 The benchmark plays the gate readers (it publishes ``tag_arrived`` events as the
-reader service would) and hosts the Modbus I/O module simulators, whose coil
-write observer timestamps each relay switching on. Everything between — broker,
-backend decision, gate controller, Modbus TCP — runs as the real processes.
-Each gate turns one alarm command into exactly one "relays on" write, so the
-n-th alarm sent to a gate is matched with the n-th "on" write that gate sees.
+reader service would, one MQTT connection per reader) and hosts the Modbus I/O
+module simulators in a process of their own, whose coil-write observer stamps
+each relay switching on with ``time.monotonic_ns()`` (one clock for every process
+on the machine). Everything between — broker, backend decision, gate
+controller(s), Modbus TCP — runs as the real processes; by default all gates run
+in one ``openshelf gate --all`` process.
+
+Matching: each gate turns one alarm command into exactly one forced "relays on"
+write, and the backend decides each gate's reads in order, so the n-th alarm read
+sent to a gate is matched with the n-th "on" write that gate's module sees. That
+holds while the backend answers within the gate's decision deadline; when it
+does not, the gate alarms locally and groups reads, fewer "on" writes arrive,
+and the report says so (``missing``, ``local_alarms``, ``matching``).
+
+Beside the end-to-end figures the report gives the transport floor measured in
+the same run before the services start (one broker hop, one Modbus write), a
+split of the path at the alarm command (seen by a probe subscriber), the CPU
+share and resident memory of every process, and how busy the machine was —
+on a shared 2-core machine an absolute number means little on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict, deque
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import yaml
 
-from openshelf.contract import Channel, Kind, TagEvent, topic
+from openshelf.contract import AlarmCommand, Channel, GateAlarmEvent, Kind, TagEvent, TopicParts, topic
 from openshelf.demo import demo_site
 from openshelf.demo_catalog import DEMO_ITEMS, tag_uid_for
 from openshelf.mqtt import MqttLink
 from openshelf.site import BrokerSettings
 from openshelf.supervisor import Child, Supervisor
 
-FLOOR_SAMPLES = 500
-AFI_SECURED = 0x07
+AFI_SECURED = 0x07  # what the local decision alarms on: alarm reads carry it, so both deciders agree
 AFI_ON_LOAN = 0xC2
+READY_TIMEOUT_S = 60.0
+QUIET_AFTER_LOAD_S = 1.5  # no new relay write for this long after the load: everything has arrived
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,9 @@ class GateBenchOptions:
     gates: int = 1
     alarm_share: float = 0.1
     broker: str = "auto"
+    gate_processes: str = "one"  # "one": every gate in one process; "each": one process per gate
+    floor_samples: int = 500
+    settle_s: float = 10.0
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -53,79 +76,124 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def _free_port() -> int:
-    import socket
+def summary(values: list[float]) -> dict[str, float | int]:
+    return {"n": len(values), "p50_ms": percentile(values, 0.5), "p99_ms": percentile(values, 0.99),
+            "max_ms": max(values) if values else float("nan")}
 
+
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-# ------------------------------------------------------------------ Modbus simulators in a thread
+# ------------------------------------------------------------------ Modbus simulators (own process)
 
 
-class SimulatorHost:
-    """Runs one GateIoSimulator per gate on a private event loop; records "on" writes per gate."""
+def serve_simulators(count: int) -> None:
+    """Child process: ``count`` gate I/O simulators on one loop; stdin commands, JSON answers on stdout.
 
-    def __init__(self, gates: int) -> None:
-        from gate_controller.profile import load_gate_profile
+    Commands: ``count`` (on-writes so far), ``dump`` (every on-write stamp per gate),
+    ``clear``, ``quit``. The first stdout line is ``{"event": "ready", "ports": [...]}``.
+    """
+    asyncio.run(_serve_simulators(count))
 
-        self._profile = load_gate_profile("moxa-e1214")
-        self._light = self._profile.output("light").address
-        self._count = gates
-        self.on_writes: dict[int, deque[int]] = defaultdict(deque)
+
+async def _serve_simulators(count: int) -> None:
+    from gate_controller.modbus import quiet_pymodbus_logs
+    from gate_controller.profile import load_gate_profile
+    from gate_controller.simulator import GateIoSimulator
+
+    quiet_pymodbus_logs()
+    profile = load_gate_profile("moxa-e1214")
+    light = profile.output("light").address
+    on_writes: dict[int, list[int]] = defaultdict(list)
+    sims = []
+    for index in range(count):
+        sim = GateIoSimulator(profile, port=0)
+
+        def observe(address: int, value: bool, stamp_ns: int, index: int = index) -> None:
+            if address == light and value:
+                on_writes[index].append(stamp_ns)
+
+        sim.add_observer(observe)
+        await sim.start()
+        sims.append(sim)
+    _answer({"event": "ready", "ports": [sim.port for sim in sims]})
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+            if line in ("", "quit"):
+                break
+            if line == "count":
+                _answer({"count": sum(len(stamps) for stamps in on_writes.values())})
+            elif line == "dump":
+                _answer({"on_writes": {str(index): stamps for index, stamps in on_writes.items()}})
+            elif line == "clear":
+                on_writes.clear()
+                _answer({"cleared": True})
+    finally:
+        for sim in sims:
+            await sim.stop()
+
+
+def _answer(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data) + "\n")
+    sys.stdout.flush()
+
+
+class SimulatorProcess:
+    """The bench side of :func:`serve_simulators`."""
+
+    def __init__(self, gates: int, log_path: Path) -> None:
+        self._gates = gates
+        self._log_path = log_path
+        self._popen: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
         self.ports: list[int] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-modbus", daemon=True)
-        self._sims: list[Any] = []
 
     def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        with self._log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-c", f"from openshelf.bench_gate import serve_simulators; serve_simulators({self._gates})"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            )
+        self.ports = self._read()["ports"]
 
-    async def _start(self) -> None:
-        from gate_controller.simulator import GateIoSimulator
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
 
-        for index in range(self._count):
-            sim = GateIoSimulator(self._profile, port=0)
-            sim.add_observer(self._observer(index))
-            await sim.start()
-            self._sims.append(sim)
-            self.ports.append(sim.port)
+    def ask(self, command: str) -> dict[str, Any]:
+        with self._lock:
+            assert self._popen is not None and self._popen.stdin is not None
+            self._popen.stdin.write(command + "\n")
+            self._popen.stdin.flush()
+            return self._read()
 
-    def _observer(self, index: int):
-        def observe(address: int, value: bool, stamp_ns: int) -> None:
-            if address == self._light and value:
-                self.on_writes[index].append(stamp_ns)
-        return observe
+    def on_writes(self) -> dict[int, list[int]]:
+        return {int(index): stamps for index, stamps in self.ask("dump")["on_writes"].items()}
 
-    def modbus_floor(self, samples: int) -> list[float]:
-        return asyncio.run_coroutine_threadsafe(self._modbus_floor(samples), self._loop).result(120)
-
-    async def _modbus_floor(self, samples: int) -> list[float]:
-        from gate_controller.modbus import ModbusGateIo
-
-        io = ModbusGateIo.tcp(self._profile, "127.0.0.1", self.ports[0])
-        await io.connect()
-        timings = []
-        for index in range(samples):
-            started = time.perf_counter_ns()
-            await io.set_outputs(light=bool(index % 2 == 0), buzzer=False)
-            timings.append((time.perf_counter_ns() - started) / 1e6)
-        await io.set_outputs(light=False, buzzer=False)
-        await io.close()
-        self.on_writes[0].clear()
-        return timings
+    def _read(self) -> dict[str, Any]:
+        assert self._popen is not None and self._popen.stdout is not None
+        line = self._popen.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Modbus simulator process ended; see {self._log_path}")
+        return dict(json.loads(line))
 
     def stop(self) -> None:
-        async def stop_all() -> None:
-            for sim in self._sims:
-                await sim.stop()
-
-        asyncio.run_coroutine_threadsafe(stop_all(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        if self._popen is None:
+            return
+        try:
+            assert self._popen.stdin is not None
+            self._popen.stdin.write("quit\n")
+            self._popen.stdin.close()
+            self._popen.wait(10)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            self._popen.kill()
+            self._popen.wait(5)
+        self._popen = None
 
 
 # ------------------------------------------------------------------ broker
@@ -136,7 +204,7 @@ class BenchBroker:
         self.port = _free_port()
         self.kind = "mosquitto" if kind == "mosquitto" or (kind == "auto" and shutil.which("mosquitto")) else "embedded"
         self._workdir = workdir
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._embedded: Any = None
 
     @property
@@ -150,16 +218,14 @@ class BenchBroker:
             self._embedded = EmbeddedBroker(port=self.port)
             self._embedded.start()
             return
-        import subprocess
-
         conf = self._workdir / "mosquitto.conf"
+        # The production settings of `openshelf broker mosquitto-config`, without the ACL: the probe
+        # subscriber must see every gate's commands.
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
                         "max_queued_messages 100000\nmax_inflight_messages 0\npersistence false\n", encoding="utf-8")
         self._process = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        import socket
-
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -180,153 +246,319 @@ class BenchBroker:
             self._process.wait(10)
 
 
-# ------------------------------------------------------------------ the run
+# ------------------------------------------------------------------ site and floor
 
 
-def _site(workdir: Path, broker_url: str, ports: list[int]) -> Path:
+def _gate_id(index: int) -> str:
+    return f"gate-{index + 1}"
+
+
+def _reader_id(index: int) -> str:
+    return f"reader-gate-{index + 1}"
+
+
+def _write_site(workdir: Path, broker_url: str, ports: list[int]) -> tuple[Path, str]:
     site = demo_site(broker_url=broker_url, http_port=_free_port(), modbus_port=ports[0], reader_port=_free_port())
-    site["site"] = f"bench{int(time.time())}"
+    site_id = f"bench{os.getpid()}{int(time.time()) % 100000}"
+    site["site"] = site_id
     site["backend"]["gate_policy"] = {"debounce_s": 0}  # every read counts: the benchmark wants every alarm
-    site["gates"] = [{"id": f"gate-{index + 1}", "secret": "demo-gate", "alarm_duration_ms": 100,
+    site["gates"] = [{"id": _gate_id(index), "secret": "demo-gate", "alarm_duration_ms": 100,
                       "io": {"profile": "moxa-e1214", "host": "127.0.0.1", "port": port}}
                      for index, port in enumerate(ports)]
-    site["readers"] = [{"id": f"reader-gate-{index + 1}", "gate": f"gate-{index + 1}", "secret": "demo-reader",
+    site["readers"] = [{"id": _reader_id(index), "gate": _gate_id(index), "secret": "demo-reader",
                         "port": "socket://127.0.0.1:1"} for index in range(len(ports))]
     site["cameras"] = []
     path = workdir / "site.yaml"
     path.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return path, site_id
 
 
-def _broker_floor(url: str, site: str, samples: int) -> list[float]:
-    """One hop through the broker: publish → the same process receives it, same payload size."""
-    link = MqttLink(BrokerSettings(url=url), client_id=f"{site}-floor")
+def _broker_floor(url: str, site_id: str, samples: int) -> list[float]:
+    """One hop through the broker between two connections, with a tag read's payload (QoS 1, as the path)."""
+    probe = topic(site_id, Kind.READER, "floor", Channel.EVENT, "tag_arrived")
     arrivals: dict[str, int] = {}
     done = threading.Event()
-    probe = topic(site, Kind.READER, "floor", Channel.EVENT, "tag_arrived")
 
-    def on_event(parts, event: TagEvent) -> None:
-        arrivals[event.event_id] = time.perf_counter_ns()
+    def on_event(parts: TopicParts, event: TagEvent) -> None:
+        arrivals[event.event_id] = time.monotonic_ns()
         if len(arrivals) >= samples:
             done.set()
 
-    link.subscribe(probe, TagEvent, on_event)
-    link.start()
+    receiver = MqttLink(BrokerSettings(url=url), client_id=f"{site_id}-floor-rx")
+    sender = MqttLink(BrokerSettings(url=url), client_id=f"{site_id}-floor-tx")
+    receiver.subscribe(probe, TagEvent, on_event)
+    receiver.start()
+    sender.start()
+    time.sleep(0.2)  # the subscription is in place
     sent: dict[str, int] = {}
-    for index in range(samples):
-        event = TagEvent(reader_id="floor", uid=tag_uid_for("I0003"), item_id="I0003")
-        sent[event.event_id] = time.perf_counter_ns()
-        link.publish(probe, event)
-        time.sleep(0.002)
-    done.wait(10)
-    link.stop()
-    return [(arrivals[key] - sent[key]) / 1e6 for key in sent if key in arrivals]
+    try:
+        for _ in range(samples):
+            event = TagEvent(reader_id="floor", uid=tag_uid_for("I0003"), item_id="I0003", afi=AFI_SECURED)
+            sent[event.event_id] = time.monotonic_ns()
+            sender.publish(probe, event)
+            time.sleep(0.002)
+        done.wait(10)
+    finally:
+        sender.stop()
+        receiver.stop()
+    return [(arrivals[key] - stamp) / 1e6 for key, stamp in sent.items() if key in arrivals]
 
 
-def _reads(alarm_share: float) -> tuple[list[str], list[str]]:
+def _modbus_floor(port: int, samples: int) -> list[float]:
+    """One relay write from this process to a simulator in another, the way the gate writes them."""
+    from gate_controller.modbus import ModbusGateIo, quiet_pymodbus_logs
+    from gate_controller.profile import load_gate_profile
+
+    async def measure() -> list[float]:
+        io = ModbusGateIo.tcp(load_gate_profile("moxa-e1214"), "127.0.0.1", port)
+        await io.connect()
+        timings = []
+        try:
+            for index in range(samples):
+                started = time.monotonic_ns()
+                await io.set_outputs(light=index % 2 == 0, buzzer=False)
+                timings.append((time.monotonic_ns() - started) / 1e6)
+            await io.set_outputs(light=False, buzzer=False)
+        finally:
+            await io.close()
+        return timings
+
+    quiet_pymodbus_logs()
+    return asyncio.run(measure())
+
+
+# ------------------------------------------------------------------ the load
+
+
+def _reads() -> tuple[list[str], list[str]]:
     loaned = [tag_uid_for(item.item_id) for item in DEMO_ITEMS if item.on_loan_to and item.parts == 1]
     alarming = [tag_uid_for(item.item_id) for item in DEMO_ITEMS
                 if not item.on_loan_to and not item.in_library_only and item.parts == 1]
     return loaned, alarming
 
 
-def _publish_load(link: MqttLink, site: str, options: GateBenchOptions) -> tuple[dict[int, list[int]], int, float]:
-    loaned, alarming = _reads(options.alarm_share)
-    sent_alarms: dict[int, list[int]] = defaultdict(list)
+@dataclass
+class LoadResult:
+    sent_alarms: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    alarm_event_ids: dict[str, tuple[int, int]] = field(default_factory=dict)  # read event id → (gate, stamp)
+    total: int = 0
+    achieved_rate: float = 0.0
+    lateness_ms: list[float] = field(default_factory=list)
+
+
+def _publish_load(links: list[MqttLink], site_id: str, options: GateBenchOptions) -> LoadResult:
+    """Open-loop pacing: each read has its slot; sleep until it (no spinning: the box has two cores),
+    publish at once when late. The stamp is taken just before the publish."""
+    loaned, alarming = _reads()
+    result = LoadResult()
     total = int(options.rate * options.seconds)
     interval_ns = int(1e9 / options.rate)
     every = max(1, round(1 / options.alarm_share)) if options.alarm_share > 0 else 0
-    topics = [topic(site, Kind.READER, f"reader-gate-{index + 1}", Channel.EVENT, "tag_arrived")
+    topics = [topic(site_id, Kind.READER, _reader_id(index), Channel.EVENT, "tag_arrived")
               for index in range(options.gates)]
-    started = time.perf_counter_ns()
+    started = time.monotonic_ns()
     for index in range(total):
         gate = index % options.gates
-        is_alarm = every and index % every == 0
+        is_alarm = bool(every) and index % every == 0
         uid = alarming[index % len(alarming)] if is_alarm else loaned[index % len(loaned)]
-        event = TagEvent(reader_id=f"reader-gate-{gate + 1}", gate_id=f"gate-{gate + 1}", uid=uid,
+        event = TagEvent(reader_id=_reader_id(gate), gate_id=_gate_id(gate), uid=uid,
                          afi=AFI_SECURED if is_alarm else AFI_ON_LOAN)
-        target = started + index * interval_ns
-        while (now := time.perf_counter_ns()) < target:
-            if target - now > 200_000:
-                time.sleep((target - now - 100_000) / 1e9)
+        slot = started + index * interval_ns
+        now = time.monotonic_ns()
+        if slot > now:
+            time.sleep((slot - now) / 1e9)
         stamp = time.monotonic_ns()
-        link.publish(topics[gate], event)
+        result.lateness_ms.append(max(0, stamp - slot) / 1e6)
+        links[gate].publish(topics[gate], event)
         if is_alarm:
-            sent_alarms[gate].append(stamp)
-    elapsed = (time.perf_counter_ns() - started) / 1e9
-    return sent_alarms, total, total / elapsed
+            result.sent_alarms[gate].append(stamp)
+            result.alarm_event_ids[event.event_id] = (gate, stamp)
+    elapsed = (time.monotonic_ns() - started) / 1e9
+    result.total = total
+    result.achieved_rate = total / elapsed if elapsed > 0 else float("nan")
+    return result
 
 
-def _match(sent: dict[int, list[int]], received: dict[int, deque[int]]) -> tuple[list[float], int]:
+class Probe:
+    """Sees every alarm command and every gate alarm event, to split the path and spot local alarms."""
+
+    def __init__(self, url: str, site_id: str) -> None:
+        self.commands: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)  # gate → (stamp, read ids)
+        self.local_alarms = 0
+        self.gate_alarms = 0
+        self._link = MqttLink(BrokerSettings(url=url), client_id=f"{site_id}-bench-probe")
+        self._link.subscribe(topic(site_id, Kind.GATE, "+", Channel.CMD, "alarm", wildcards=True), AlarmCommand,
+                             self._on_command)
+        self._link.subscribe(topic(site_id, Kind.GATE, "+", Channel.EVENT, "alarm", wildcards=True),
+                             GateAlarmEvent, self._on_gate_alarm)
+
+    def start(self) -> None:
+        self._link.start()
+
+    def stop(self) -> None:
+        self._link.stop()
+
+    def clear(self) -> None:
+        self.commands.clear()
+        self.local_alarms = self.gate_alarms = 0
+
+    def _on_command(self, parts: TopicParts, command: AlarmCommand) -> None:
+        self.commands[parts.device_id].append((time.monotonic_ns(), list(command.read_event_ids)))
+
+    def _on_gate_alarm(self, parts: TopicParts, event: GateAlarmEvent) -> None:
+        self.gate_alarms += 1
+        self.local_alarms += int(event.decided_locally)
+
+
+# ------------------------------------------------------------------ matching
+
+
+def _match(sent: dict[int, list[int]], received: dict[int, list[int]]) -> tuple[list[float], int, dict[str, int]]:
+    """n-th alarm read at a gate ↔ n-th "on" write at its module."""
     latencies: list[float] = []
     missing = 0
-    for gate, stamps in sent.items():
-        ons = list(received.get(gate, ()))
-        for index, stamp in enumerate(stamps):
-            if index < len(ons):
-                latencies.append((ons[index] - stamp) / 1e6)
-            else:
-                missing += 1
-    return latencies, missing
+    per_gate: dict[str, int] = {}
+    for gate, stamps in sorted(sent.items()):
+        ons = sorted(received.get(gate, ()))
+        matched = min(len(stamps), len(ons))
+        latencies += [(on - stamp) / 1e6 for stamp, on in zip(stamps, ons)]
+        missing += len(stamps) - matched
+        per_gate[_gate_id(gate)] = matched
+    return latencies, missing, per_gate
+
+
+def _command_split(load: LoadResult, probe: Probe) -> list[float]:
+    """Tag published → alarm command seen by the probe (backend decision + two broker hops)."""
+    split: list[float] = []
+    by_gate_fifo: dict[int, int] = defaultdict(int)
+    for gate_id, commands in probe.commands.items():
+        gate = int(gate_id.rsplit("-", 1)[1]) - 1
+        for seen, read_ids in commands:
+            known = [load.alarm_event_ids[read_id] for read_id in read_ids if read_id in load.alarm_event_ids]
+            if known:
+                split.append((seen - known[0][1]) / 1e6)
+                continue
+            index = by_gate_fifo[gate]  # a backend that names no reads: its n-th command answers the n-th alarm read
+            by_gate_fifo[gate] += 1
+            if index < len(load.sent_alarms[gate]):
+                split.append((seen - load.sent_alarms[gate][index]) / 1e6)
+    return split
+
+
+# ------------------------------------------------------------------ processes and the machine
+
+
+class Usage:
+    """CPU share of each process and of the whole machine between ``begin`` and ``end``."""
+
+    def __init__(self, processes: dict[str, int | None]) -> None:
+        self._processes = {name: psutil.Process(pid) for name, pid in processes.items() if pid is not None}
+        self._before: dict[str, float] = {}
+        self._machine_before: list[int] = []
+        self._started = 0.0
+        self.cpu_percent: dict[str, float] = {}
+        self.machine: dict[str, float] = {}
+
+    def begin(self) -> None:
+        self._started = time.monotonic()
+        self._before = {name: _cpu_seconds(process) for name, process in self._processes.items()}
+        self._machine_before = _proc_stat()
+
+    def end(self) -> None:
+        wall = max(1e-6, time.monotonic() - self._started)
+        self.cpu_percent = {name: round(100 * (_cpu_seconds(process) - self._before[name]) / wall, 1)
+                            for name, process in self._processes.items()}
+        after = _proc_stat()
+        delta = [b - a for a, b in zip(self._machine_before, after)]
+        total = sum(delta) or 1
+        cores = psutil.cpu_count() or 1
+        busy = 100 * cores * (total - delta[3] - delta[4]) / total  # all but idle and iowait, in % of one core
+        ours = sum(self.cpu_percent.values())
+        self.machine = {"cores": cores, "busy_percent_of_one_core": round(busy, 1),
+                        "benchmark_processes_percent_of_one_core": round(ours, 1),
+                        "other_processes_percent_of_one_core": round(max(0.0, busy - ours), 1),
+                        "steal_percent": round(100 * delta[7] / total, 1) if len(delta) > 7 else 0.0,
+                        "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    except psutil.Error:
+        return 0.0
+
+
+def _proc_stat() -> list[int]:
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            return [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return [0] * 8
 
 
 def _rss_mb(pid: int | None) -> float:
     if pid is None:
         return 0.0
     try:
-        return psutil.Process(pid).memory_info().rss / 2**20
+        return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
     except psutil.Error:
         return 0.0
 
 
+def _gate_children(site_path: Path, options: GateBenchOptions, workdir: Path) -> list[Child]:
+    site = str(site_path)
+    if options.gate_processes == "each":
+        return [Child(_gate_id(index), ["gate", "--site", site, "--device", _gate_id(index)],
+                      workdir / f"{_gate_id(index)}.log") for index in range(options.gates)]
+    return [Child("gates", ["gate", "--site", site, "--all"], workdir / "gates.log")]
+
+
+# ------------------------------------------------------------------ the run
+
+
 def run_gate_bench(options: GateBenchOptions) -> dict[str, Any]:
+    if options.gates < 1 or options.rate <= 0 or options.seconds <= 0:
+        raise ValueError("gates must be >= 1, rate and seconds > 0")
     workdir = Path(tempfile.mkdtemp(prefix="openshelf-bench-"))
+    sims = SimulatorProcess(options.gates, workdir / "modbus-sims.log")
     broker = BenchBroker(options.broker, workdir)
-    sims = SimulatorHost(options.gates)
     supervisor = Supervisor()
-    link: MqttLink | None = None
+    links: list[MqttLink] = []
+    probe: Probe | None = None
     try:
-        broker.start()
         sims.start()
-        site_path = _site(workdir, broker.url, sims.ports)
-        site_id = yaml.safe_load(site_path.read_text(encoding="utf-8"))["site"]
-        supervisor.start(Child("backend", ["backend", "--site", str(site_path)], workdir / "backend.log"))
-        for index in range(options.gates):
-            supervisor.start(Child(f"gate-{index + 1}", ["gate", "--site", str(site_path), "--device",
-                                                          f"gate-{index + 1}"], workdir / f"gate-{index + 1}.log"))
-        hop = _broker_floor(broker.url, site_id, FLOOR_SAMPLES)
-        modbus = sims.modbus_floor(FLOOR_SAMPLES)
-        link = MqttLink(BrokerSettings(url=broker.url), client_id=f"{site_id}-bench-readers")
-        link.start()
-        _warm_up(link, site_id, options, sims)
-        sent, total, achieved = _publish_load(link, site_id, options)
-        expected = sum(len(stamps) for stamps in sent.values())
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and sum(len(ons) for ons in sims.on_writes.values()) < expected:
-            time.sleep(0.05)
-        latencies, missing = _match(sent, sims.on_writes)
-        memory = {child.name: _rss_mb(child.pid) for child in supervisor.children}
-        memory["broker"] = _rss_mb(broker.pid)
-        memory["total"] = sum(memory.values())
-        path_floor = 2 * percentile(hop, 0.99) + percentile(modbus, 0.99)
-        p99 = percentile(latencies, 0.99)
-        return {
-            "config": {"rate": options.rate, "seconds": options.seconds, "gates": options.gates,
-                       "alarm_share": options.alarm_share, "broker": broker.kind, "reads": total},
-            "achieved_rate": achieved,
-            "alarms": {"sent": expected, "measured": len(latencies), "missing": missing,
-                       "p50_ms": percentile(latencies, 0.5), "p99_ms": p99,
-                       "max_ms": max(latencies) if latencies else float("nan"),
-                       "mean_ms": statistics.fmean(latencies) if latencies else float("nan")},
-            "floor": {"broker_hop_p50_ms": percentile(hop, 0.5), "broker_hop_p99_ms": percentile(hop, 0.99),
-                      "modbus_write_p50_ms": percentile(modbus, 0.5), "modbus_write_p99_ms": percentile(modbus, 0.99),
-                      "path_p99_ms": path_floor,
-                      "note": "path floor = 2 broker hops (reader→backend, backend→gate) + 1 Modbus write"},
-            "p99_over_floor": p99 / path_floor if path_floor else float("nan"),
-            "memory_mb": memory,
-        }
+        broker.start()
+        site_path, site_id = _write_site(workdir, broker.url, sims.ports)
+        hop = _broker_floor(broker.url, site_id, options.floor_samples)
+        modbus = _modbus_floor(sims.ports[0], options.floor_samples)
+        sims.ask("clear")
+        supervisor.start(Child("backend", ["backend", "--site", str(site_path)], workdir / "backend.log"),
+                         READY_TIMEOUT_S)
+        for child in _gate_children(site_path, options, workdir):
+            supervisor.start(child, READY_TIMEOUT_S)
+        links = [MqttLink(BrokerSettings(url=broker.url), client_id=f"{site_id}-{_reader_id(index)}",
+                          username=_reader_id(index), password="demo-reader") for index in range(options.gates)]
+        for link in links:
+            link.start()
+        probe = Probe(broker.url, site_id)
+        probe.start()
+        _warm_up(links, site_id, options, sims)
+        probe.clear()
+        processes = {child.name: child.pid for child in supervisor.children}
+        processes.update({"broker": broker.pid, "modbus-sims": sims.pid, "bench": os.getpid()})
+        usage = Usage(processes)
+        usage.begin()
+        load = _publish_load(links, site_id, options)
+        _settle(sims, sum(len(stamps) for stamps in load.sent_alarms.values()), options.settle_s)
+        usage.end()
+        memory = {name: _rss_mb(pid) for name, pid in processes.items()}
+        memory["total_without_bench"] = round(sum(rss for name, rss in memory.items() if name != "bench"), 1)
+        return _report(options, broker.kind, load, sims.on_writes(), probe, hop, modbus, usage, memory)
     finally:
-        if link is not None:
+        if probe is not None:
+            probe.stop()
+        for link in links:
             link.stop()
         supervisor.stop()
         sims.stop()
@@ -334,16 +566,114 @@ def run_gate_bench(options: GateBenchOptions) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _warm_up(link: MqttLink, site_id: str, options: GateBenchOptions, sims: SimulatorHost) -> None:
+def _warm_up(links: list[MqttLink], site_id: str, options: GateBenchOptions, sims: SimulatorProcess) -> None:
     """One alarm per gate before measuring, so connections and caches are warm; then forget it."""
-    _, alarming = _reads(options.alarm_share)
-    for index in range(options.gates):
-        event = TagEvent(reader_id=f"reader-gate-{index + 1}", gate_id=f"gate-{index + 1}", uid=alarming[0],
-                         afi=AFI_SECURED)
-        link.publish(topic(site_id, Kind.READER, f"reader-gate-{index + 1}", Channel.EVENT, "tag_arrived"), event)
+    _, alarming = _reads()
+    for index, link in enumerate(links):
+        event = TagEvent(reader_id=_reader_id(index), gate_id=_gate_id(index), uid=alarming[0], afi=AFI_SECURED)
+        link.publish(topic(site_id, Kind.READER, _reader_id(index), Channel.EVENT, "tag_arrived"), event)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(not sims.on_writes[index] for index in range(options.gates)):
-        time.sleep(0.05)
+    while time.monotonic() < deadline and len(sims.on_writes()) < options.gates:
+        time.sleep(0.1)
     time.sleep(0.3)
-    for index in range(options.gates):
-        sims.on_writes[index].clear()
+    sims.ask("clear")
+
+
+def _settle(sims: SimulatorProcess, expected: int, limit_s: float) -> None:
+    """Wait for every expected "on" write, or until none came for a while (some will never come)."""
+    deadline = time.monotonic() + limit_s
+    last_count, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = int(sims.ask("count")["count"])
+        if count >= expected:
+            return
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > QUIET_AFTER_LOAD_S:
+            return
+        time.sleep(0.05)
+
+
+def _report(options: GateBenchOptions, broker_kind: str, load: LoadResult, on_writes: dict[int, list[int]],
+            probe: Probe, hop: list[float], modbus: list[float], usage: Usage,
+            memory: dict[str, float]) -> dict[str, Any]:
+    latencies, missing, per_gate = _match(load.sent_alarms, on_writes)
+    expected = sum(len(stamps) for stamps in load.sent_alarms.values())
+    split = _command_split(load, probe)
+    path_floor = 2 * percentile(hop, 0.99) + percentile(modbus, 0.99)
+    p99 = percentile(latencies, 0.99)
+    exact = missing == 0 and probe.local_alarms == 0
+    return {
+        "config": {"rate": options.rate, "seconds": options.seconds, "gates": options.gates,
+                   "alarm_share": options.alarm_share, "broker": broker_kind, "reads": load.total,
+                   "gate_processes": options.gate_processes, "python": sys.version.split()[0]},
+        "achieved_rate": round(load.achieved_rate, 1),
+        "publisher_lateness": summary(load.lateness_ms),
+        "alarms": {"sent": expected, "measured": len(latencies), "missing": missing,
+                   "on_writes": sum(len(stamps) for stamps in on_writes.values()),
+                   "local_alarms": probe.local_alarms, "gate_alarm_events": probe.gate_alarms,
+                   "matching": "exact" if exact else "approximate (reads were alarmed locally or grouped)",
+                   "p50_ms": percentile(latencies, 0.5), "p99_ms": p99,
+                   "max_ms": max(latencies) if latencies else float("nan"),
+                   "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+                   "measured_per_gate": per_gate},
+        "split": {"tag_to_command": summary(split),
+                  "note": "tag published -> alarm command seen by a probe subscriber: the backend's share "
+                          "plus two broker hops; the rest of the end-to-end latency is the gate and its "
+                          "Modbus write"},
+        "floor": {"broker_hop_p50_ms": percentile(hop, 0.5), "broker_hop_p99_ms": percentile(hop, 0.99),
+                  "modbus_write_p50_ms": percentile(modbus, 0.5), "modbus_write_p99_ms": percentile(modbus, 0.99),
+                  "path_p99_ms": path_floor,
+                  "note": "measured in this run before the services start; path floor = 2 broker hops "
+                          "(reader->backend, backend->gate) + 1 Modbus write, each at its p99"},
+        "p99_over_floor": p99 / path_floor if path_floor else float("nan"),
+        "cpu_percent_of_one_core": usage.cpu_percent,
+        "machine": usage.machine,
+        "memory_mb": memory,
+    }
+
+
+# ------------------------------------------------------------------ the demo's memory
+
+
+def measure_demo_memory(*, settle_s: float = 5.0) -> dict[str, Any]:
+    """Start ``openshelf demo --no-kiosk`` in a temporary folder, wait until it is ready and settled,
+    and add up the resident memory of the demo process and every process under it."""
+    workdir = Path(tempfile.mkdtemp(prefix="openshelf-demo-memory-"))
+    demo = Child("demo", ["demo", "--no-kiosk", "--port", str(_free_port()), "--data-dir", str(workdir / "data")],
+                 workdir / "demo.log", restart=False)
+    try:
+        demo.start()
+        demo.wait_ready(180.0)
+        time.sleep(settle_s)
+        assert demo.pid is not None
+        root = psutil.Process(demo.pid)
+        processes = [root, *root.children(recursive=True)]
+        rows = {}
+        for process in processes:
+            try:
+                name = _demo_process_name(process)
+                info = process.memory_full_info()
+                rows[f"{name} ({process.pid})"] = {"rss_mb": round(info.rss / 2**20, 1),
+                                                   "pss_mb": round(info.pss / 2**20, 1)}
+            except psutil.Error:
+                continue
+        return {
+            "processes": rows,
+            "total_rss_mb": round(sum(row["rss_mb"] for row in rows.values()), 1),
+            "total_pss_mb": round(sum(row["pss_mb"] for row in rows.values()), 1),
+            "target_mb": 600,
+            "note": "RSS counts shared library pages once per process (an upper bound); PSS shares them out",
+        }
+    finally:
+        demo.stop(30.0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _demo_process_name(process: psutil.Process) -> str:
+    args = process.cmdline()
+    if "-m" in args and "openshelf" in args:
+        tail = args[args.index("openshelf") + 1:]
+        words = [word for word in tail if not word.startswith("-") and "/" not in word][:2]
+        return " ".join(words) or "openshelf"
+    return Path(args[0]).name if args else process.name()

@@ -159,6 +159,18 @@ class CameraSettings(DeviceBase):
     fps: float = Field(default=10.0, gt=0, le=60)
     width: int = Field(default=1280, ge=16, le=7680)
     height: int = Field(default=720, ge=16, le=4320)
+    pre_event_s: float = Field(default=5.0, ge=1, le=30)
+    post_event_s: float = Field(default=5.0, ge=1, le=60)
+    jpeg_quality: int = Field(default=85, ge=50, le=100)
+    jpeg_passthrough: bool = Field(default=True, description="keep an MJPEG camera's own JPEGs, no re-encoding")
+    open_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    read_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    stale_after_s: float = Field(default=3.0, ge=0.5, le=60)
+    live_fps: float = Field(default=1.0, ge=0, le=5, description="live-view frames per second; 0 = off")
+    live_width: int = Field(default=640, ge=16, le=1920)
+    live_jpeg_quality: int = Field(default=70, ge=1, le=100)
+    retention_days: int | None = Field(default=None, ge=1, le=3650,
+                                       description="local evidence retention; default backend.evidence_retention_days")
 
 
 class PrinterSettings(Strict):
@@ -207,6 +219,8 @@ class BackendSettings(Strict):
     secret: str | None = Field(default=None, description="the backend's own broker password")
     gate_policy: GatePolicySettings = GatePolicySettings()
     evidence_retention_days: int = Field(default=30, ge=1, le=3650)
+    circulation: dict = Field(default_factory=dict,
+                              description="backend.circulation.config.CirculationSettings (validated by the backend)")
 
     @property
     def url(self) -> str:

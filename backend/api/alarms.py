@@ -60,9 +60,9 @@ async def _events(subscription: Subscription) -> AsyncIterator[str]:
     deadline = time.monotonic() + MAX_STREAM_S
     try:
         yield "retry: 2000\n: connected\n\n"
-        while time.monotonic() < deadline:
+        while (remaining := deadline - time.monotonic()) > 0:
             try:
-                event = await subscription.next(HEARTBEAT_S)
+                event = await subscription.next(min(HEARTBEAT_S, remaining))
             except StopAsyncIteration:
                 return
             if event is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
 from fastapi.responses import FileResponse, JSONResponse
@@ -28,7 +29,7 @@ _UPLOAD_RESPONSES = {
 }
 
 
-def _upload_route(kind: EvidenceKind, content_types: str):  # noqa: ANN202 - returns a FastAPI endpoint
+def _upload_route(kind: EvidenceKind, content_types: str) -> Callable[..., Awaitable[JSONResponse]]:
     async def upload(
         request: Request,
         alarm_id: str = Path(pattern=ALARM_ID_PATTERN),

@@ -111,8 +111,8 @@ def _patron_refusals(patron: PatronFacts, patron_loans: Sequence[LoanFacts], rul
     limit = rules.category_rule(patron.category).fine_limit
     owed = patron.fines_owed + accrued_fines(patron_loans, rules, now)
     if limit is not None and owed > limit:
-        refusals.add(ReasonCode.FINES_OVER_LIMIT,
-                     message(ReasonCode.FINES_OVER_LIMIT, currency=rules.currency, amount=owed, limit=limit))
+        refusals.add(ReasonCode.FINES_OVER_LIMIT, message(ReasonCode.FINES_OVER_LIMIT, currency=rules.currency,
+                                                          amount=owed))
 
 
 def patron_refusals(patron: PatronFacts, patron_loans: Sequence[LoanFacts], rules: RuleSet,

@@ -66,6 +66,9 @@ class SystemStatus(_Out):
 
 
 class PatronStatus(Result):
+    """``ok``: the card is known and the PIN, if given, is right.  Whether the patron may
+    borrow is ``may_borrow``; ``reason`` names the first block when there is one."""
+
     card_id: str
     found: bool
     name: str = ""

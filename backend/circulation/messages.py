@@ -114,8 +114,8 @@ _CATALOGUE: dict[ReasonCode, tuple[str, str]] = {
         "Your library card is blocked. Please see the staff at the desk.",
     ),
     ReasonCode.FINES_OVER_LIMIT: (
-        "Bạn đang nợ {amount}, vượt mức cho phép {limit}. Vui lòng thanh toán tại quầy thủ thư.",
-        "You owe {amount}, more than the limit of {limit}. Please pay at the desk.",
+        "Bạn đang nợ {amount}, vượt mức cho phép. Vui lòng thanh toán tại quầy thủ thư.",
+        "You owe {amount}, more than the limit allows. Please pay at the desk.",
     ),
     ReasonCode.MAX_LOANS_REACHED: (
         "Bạn đã mượn đủ số lượng tối đa ({limit} tài liệu).",
@@ -230,7 +230,8 @@ def format_datetime(value: datetime, language: Language) -> str:
     text = format_date(value.date(), language)
     if (value.hour, value.minute) in ((23, 59), (0, 0)):
         return text
-    return f"{value.hour:02d}:{value.minute:02d} {text}" if language == "vi" else f"{text}, {value.hour:02d}:{value.minute:02d}"
+    clock = f"{value.hour:02d}:{value.minute:02d}"
+    return f"{clock} {text}" if language == "vi" else f"{text}, {clock}"
 
 
 def format_money(amount: Decimal, currency: str, language: Language) -> str:

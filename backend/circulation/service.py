@@ -140,8 +140,8 @@ class StoreCirculation:
         else:
             reason = ReasonCode.PATRON_OK
         owed = patron.fines_owed + accrued_fines(loans, rules, now)
-        limit = total_rule.fine_limit if reason is ReasonCode.FINES_OVER_LIMIT else total_rule.max_loans
-        text = message(reason, currency=rules.currency, date=patron.expires_on, limit=limit, amount=owed)
+        text = message(reason, currency=rules.currency, date=patron.expires_on, limit=total_rule.max_loans,
+                       amount=owed)
         return PatronStatus(
             ok=pin_valid is not False, reason=reason, message=text, card_id=card_id, found=True,
             name=patron.name, pin_valid=pin_valid, may_borrow=may_borrow and pin_valid is not False,

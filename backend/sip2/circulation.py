@@ -105,12 +105,11 @@ class Sip2Circulation:
     # ------------------------------------------------------------------ helpers
 
     def _text(self, answer: Sip2Message, reason: ReasonCode, ok: bool, **params: Any) -> Bilingual:
+        """Both messages from an OpenShelf server; else a refusal quotes the library system's screen message."""
         vi, en = getattr(answer, "message_vi", None), getattr(answer, "message_en", None)
         if vi and en:
             return Bilingual(vi=vi, en=en)
         detail = _detail(answer)
-        if not ok and detail and reason is ReasonCode.LIBRARY_SYSTEM_REFUSED:
-            return message(reason, detail=detail)
         if not ok and detail and reason not in (ReasonCode.UNKNOWN_PATRON, ReasonCode.WRONG_PIN):
             return message(ReasonCode.LIBRARY_SYSTEM_REFUSED, detail=detail)
         return message(reason, currency=self.currency, **params)
@@ -181,8 +180,7 @@ class Sip2Circulation:
         ok = found and pin_valid is not False
         fines = _decimal(answer.fee_amount)
         return PatronStatus(
-            ok=ok, reason=reason, message=self._text(answer, reason, ok or reason is ReasonCode.PATRON_OK,
-                                                     amount=fines or Decimal(0)),
+            ok=ok, reason=reason, message=self._text(answer, reason, ok, amount=fines or Decimal(0)),
             detail=_detail(answer), card_id=card_id, found=found, name=answer.personal_name, pin_valid=pin_valid,
             may_borrow=ok and not flags.charge_privileges_denied, may_renew=ok and not flags.renewal_privileges_denied,
             blocks=blocks, fines_owed=fines, currency=answer.currency_type or self.currency,

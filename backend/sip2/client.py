@@ -333,7 +333,7 @@ class Sip2Client:
     def checkout(self, patron_id: str, item_id: str, *, no_block: bool = False, now: datetime | None = None,
                  pin: str | None = None, fee_acknowledged: bool | None = None) -> CheckoutResponse:
         return self._typed(CheckoutRequest(
-            sc_renewal_policy=True, no_block=no_block, transaction_date=self._now(now),
+            sc_renewal_policy=False, no_block=no_block, transaction_date=self._now(now),
             institution_id=self.config.institution_id, patron_id=patron_id, item_id=item_id,
             terminal_password=self.config.terminal_password, patron_password=pin, fee_acknowledged=fee_acknowledged,
         ), CheckoutResponse)

@@ -15,6 +15,7 @@ raises :class:`~backend.sip2.errors.Sip2FrameError` or a subclass.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import unicodedata
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ Terminator = Literal["CR", "CRLF"]
 TERMINATOR_BYTES: dict[str, bytes] = {"CR": b"\r", "CRLF": b"\r\n"}
 _TRAILING_JUNK = b"\r\n\x00"
 _FOLDED = str.maketrans({"đ": "d", "Đ": "D"})
+_TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
 
 def checksum(data: bytes) -> str:
@@ -53,9 +55,24 @@ def checksum_ok(data: bytes, value: bytes) -> bool:
 
 def fold_to_latin1(text: str) -> str:
     """Vietnamese (and other) letters a Latin-1 link cannot carry, without their diacritics."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLDED))
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return unicodedata.normalize("NFC", stripped).encode("iso-8859-1", errors="replace").decode("iso-8859-1")
+    return "".join(_fold_char(char) for char in unicodedata.normalize("NFC", text))
+
+
+def _fold_char(char: str) -> str:
+    """The letter with as few diacritics dropped as Latin-1 needs: ệ → ê, ữ → u, đ → d; else ``?``."""
+    if ord(char) < 256:
+        return char
+    parts = unicodedata.normalize("NFD", char.translate(_FOLDED))
+    # Vietnamese tone marks go before the marks that change the vowel (â, ê, ô, ă, ơ, ư).
+    marks = sorted((index for index, part in enumerate(parts) if unicodedata.combining(part)),
+                   key=lambda index: parts[index] not in _TONE_MARKS)
+    for count in range(len(marks) + 1):
+        for dropped in itertools.combinations(marks, count):
+            composed = unicodedata.normalize("NFC", "".join(
+                part for index, part in enumerate(parts) if index not in dropped))
+            if all(ord(part) < 256 for part in composed):
+                return composed
+    return "?"
 
 
 @dataclass(frozen=True)

@@ -510,7 +510,8 @@ class Sip2Server:
             amount = Decimal(request.fee_amount)
         except InvalidOperation:
             text = message(ReasonCode.INVALID_AMOUNT)
-            return FeePaidResponse(payment_accepted=False, screen_message=(text.in_language(self.config.screen_language),),
+            return FeePaidResponse(payment_accepted=False,
+                                   screen_message=(text.in_language(self.config.screen_language),),
                                    reason_code=ReasonCode.INVALID_AMOUNT.value, message_vi=text.vi,
                                    message_en=text.en, **base)
         terminal = session.terminal.user_id if session.terminal else "?"

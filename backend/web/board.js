@@ -163,7 +163,8 @@
       throw new Error("HTTP " + response.status);
     } catch (problem) {
       box.querySelectorAll("button").forEach((button) => { button.disabled = false; });
-      const note = box.querySelector(".ack-error") || box.appendChild(element("p", { class: "ack-error", role: "alert" }));
+      const note = box.querySelector(".ack-error")
+        || box.appendChild(element("p", { class: "ack-error", role: "alert" }));
       note.textContent = t("ack.failed");
     }
   }
@@ -195,6 +196,7 @@
     stream = new EventSource("/api/alarms/stream");
     stream.addEventListener("open", () => {
       retryMs = 1000;
+      connection.dataset.connects = String(Number(connection.dataset.connects || 0) + 1);
       setConnection("live", "conn.live");
       loadAlarms(false).catch(() => {}); // fill whatever happened while disconnected
     });

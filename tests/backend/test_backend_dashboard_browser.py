@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +12,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from backend.api import alarms as alarms_api
 from backend.config import load_backend_config
 from backend.main import BackendRuntime
 from openshelf.contract import Channel, Kind, TagEvent, topic
@@ -94,9 +96,12 @@ def page(tmp_path: Path) -> Iterator[object]:
             browser.close()
 
 
-def test_login_alarm_and_snapshot_appear_live(board: Board, page, tmp_path: Path) -> None:  # noqa: ANN001
+def test_login_alarm_and_snapshot_appear_live(board: Board, page, tmp_path: Path,  # noqa: ANN001
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import expect
 
+    # Streams end every few seconds, so the test also sees the board reconnect by itself.
+    monkeypatch.setattr(alarms_api, "MAX_STREAM_S", 3.0)
     page.goto(board.url)
     username, password = board.accounts["security"]
     page.fill("#username", username)
@@ -135,13 +140,21 @@ def test_login_alarm_and_snapshot_appear_live(board: Board, page, tmp_path: Path
 
     page.click("[data-testid=lang-toggle]")
     expect(newest.locator("[data-testid=alarm-reason]")).to_have_text("Not checked out")
-    expect(page.locator("[data-testid=connection-status]")).to_contain_text("Live")
+    expect(page.locator("[data-testid=connection-status]")).to_contain_text(re.compile("Live|reconnecting"))
     page.click("[data-testid=lang-toggle]")
     expect(page.locator("html")).to_have_attribute("lang", "vi")
 
     snapshot.click()
     expect(page.locator("[data-testid=snapshot-dialog]")).to_be_visible()
     page.click("#snapshot-close")
+
+    indicator = page.locator("[data-testid=connection-status]")
+    wait_for(lambda: int(indicator.get_attribute("data-connects") or 0) >= 2, timeout_s=15,
+             what="the board reconnecting after its stream ended")
+    expect(indicator).to_have_attribute("data-state", "live")
+    board.walk_out_with("I0004")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Tắt đèn")
 
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)

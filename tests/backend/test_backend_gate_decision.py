@@ -74,7 +74,8 @@ def test_the_table_covers_every_combination() -> None:
 @pytest.mark.parametrize(("item", "decode", "unknown", "ilo_alarms", "seconds_ago"), CASES)
 def test_decision_for_every_combination(item: ItemFacts | None, decode: TagDecodeStatus, unknown: str,
                                         ilo_alarms: bool, seconds_ago: float | None) -> None:
-    policy = GatePolicy(debounce_s=DEBOUNCE_S, unknown_tag=unknown, in_library_only_alarms=ilo_alarms)  # type: ignore[arg-type]
+    policy = GatePolicy(debounce_s=DEBOUNCE_S, unknown_tag=unknown,  # type: ignore[arg-type]
+                        in_library_only_alarms=ilo_alarms)
     decision = decide_gate(read(decode), item, policy, last_alarm(seconds_ago), NOW)
     assert (decision.outcome, decision.reason) == expected(item, decode, unknown, ilo_alarms, seconds_ago)
     assert decision.gate_id == "gate-1"

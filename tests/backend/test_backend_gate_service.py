@@ -22,6 +22,7 @@ from openshelf.contract import (
     DeviceStatus,
     GateAlarmEvent,
     Kind,
+    PassNotice,
     ReaderLinkState,
     ReaderState,
     SilenceCommand,
@@ -59,27 +60,32 @@ class Stack:
     device: MqttLink
     recorder: ListRecorder
     commands: list[AlarmCommand]
+    passes: list[PassNotice]
     silences: list[SilenceCommand]
     states: list[BackendState]
 
     def read(self, uid: str, *, gate_id: str | None = GATE, item_id: str | None = None,
-             decode: TagDecodeStatus = TagDecodeStatus.DECODED) -> None:
+             decode: TagDecodeStatus = TagDecodeStatus.DECODED) -> TagEvent:
         event = TagEvent(reader_id=READER, gate_id=gate_id, uid=uid, item_id=item_id, decode=decode)
         self.device.publish(topic(self.site, Kind.READER, READER, Channel.EVENT, "tag_arrived"), event)
+        return event
 
     def commands_for(self, uid: str) -> list[AlarmCommand]:
         return [command for command in self.commands if command.items[0].uid == uid]
 
 
-def test_an_unloaned_item_alarms_at_its_gate_and_a_loaned_one_does_not(stack: Stack) -> None:
+def test_an_unloaned_item_alarms_at_its_gate_and_a_loaned_one_passes(stack: Stack) -> None:
     loaned, unloaned = tag_uid_for("I0002"), tag_uid_for("I0003")
-    stack.read(loaned)
-    stack.read(unloaned)
+    loaned_read = stack.read(loaned)
+    unloaned_read = stack.read(unloaned)
     command = wait_for(lambda: stack.commands_for(unloaned), timeout_s=5, what="alarm command")[0]
     assert command.items == [AlarmItem(uid=unloaned, item_id="I0003", reason=AlarmReason.NOT_ON_LOAN)]
+    assert command.read_event_ids == [unloaned_read.event_id]
     assert command.duration_ms == ALARM_DURATION_MS
     assert 4 <= (command.expires_at - command.sent_at).total_seconds() <= 5
     assert len(command.alarm_id) == 32
+    notice = wait_for(lambda: stack.passes, what="pass notice")[0]
+    assert (notice.read_event_id, notice.uid, notice.reason) == (loaned_read.event_id, loaned, "on_loan")
     # Reads from one publisher arrive in order, so the loaned read was decided before this point.
     assert stack.commands_for(loaned) == []
     record = wait_for(lambda: stack.recorder.alarms, what="alarm handed to the writer")[0]
@@ -87,14 +93,21 @@ def test_an_unloaned_item_alarms_at_its_gate_and_a_loaned_one_does_not(stack: St
     assert stack.service.gate_reads == 2 and stack.service.alarms == 1
 
 
-def test_a_duplicate_read_inside_the_debounce_window_is_suppressed(stack: Stack) -> None:
+def test_a_duplicate_read_inside_the_debounce_window_is_suppressed_and_answered(stack: Stack) -> None:
     uid = tag_uid_for("I0003")
     stack.read(uid)
-    stack.read(uid)
-    stack.read(tag_uid_for("I0004"))  # a marker: once it alarms, both earlier reads were decided
-    wait_for(lambda: stack.commands_for(tag_uid_for("I0004")), what="marker alarm")
+    duplicate = stack.read(uid)
+    notice = wait_for(lambda: stack.passes, what="pass notice for the duplicate")[0]
+    assert (notice.read_event_id, notice.reason) == (duplicate.event_id, "duplicate_within_debounce")
     assert len(stack.commands_for(uid)) == 1
     assert stack.service.suppressed == 1
+
+
+def test_unknown_tags_are_only_logged_when_the_policy_says_so(stack: Stack) -> None:
+    stack.service._policy = GatePolicy(debounce_s=10, unknown_tag="log")  # noqa: SLF001
+    read = stack.read("E0040100FFFFFF03", decode=TagDecodeStatus.BLANK)
+    notice = wait_for(lambda: stack.passes, what="pass notice")[0]
+    assert (notice.read_event_id, notice.reason) == (read.event_id, "unreadable_tag_logged")
 
 
 def test_unknown_and_unreadable_tags_alarm_with_their_reasons(stack: Stack) -> None:
@@ -106,11 +119,13 @@ def test_unknown_and_unreadable_tags_alarm_with_their_reasons(stack: Stack) -> N
                        "E0040100FFFFFF02": AlarmReason.UNREADABLE_TAG}
 
 
-def test_a_read_without_a_gate_is_ignored(stack: Stack) -> None:
+def test_reads_without_a_gate_or_with_an_impossible_one_are_ignored(stack: Stack) -> None:
     stack.read(tag_uid_for("I0003"), gate_id=None)
+    stack.read("E0040100FFFFFF09", gate_id="gate/#")  # would alarm (unknown tag) at a real gate
     stack.read(tag_uid_for("I0004"))
     wait_for(lambda: stack.commands, what="marker alarm")
     assert [command.items[0].uid for command in stack.commands] == [tag_uid_for("I0004")]
+    assert stack.passes == []
     assert stack.service.gate_reads == 1
 
 
@@ -191,11 +206,14 @@ def stack(broker_url: str, site_id: str) -> Iterator[Stack]:
                           alarm_duration_ms=lambda gate: ALARM_DURATION_MS if gate == GATE else None,
                           state_interval_s=0.05)
     commands: list[AlarmCommand] = []
+    passes: list[PassNotice] = []
     silences: list[SilenceCommand] = []
     states: list[BackendState] = []
     device = MqttLink(broker, client_id=f"{site_id}-device")
     device.subscribe(topic(site_id, Kind.GATE, GATE, Channel.CMD, "alarm"), AlarmCommand,
                      lambda parts, message: commands.append(message))
+    device.subscribe(topic(site_id, Kind.GATE, GATE, Channel.CMD, "pass"), PassNotice,
+                     lambda parts, message: passes.append(message))
     device.subscribe(topic(site_id, Kind.GATE, GATE, Channel.CMD, "silence"), SilenceCommand,
                      lambda parts, message: silences.append(message))
     device.subscribe(topic(site_id, Kind.BACKEND, "backend", Channel.STATE), BackendState,
@@ -207,7 +225,7 @@ def stack(broker_url: str, site_id: str) -> Iterator[Stack]:
         # The backend subscribes before it publishes on the same connection, so once its first
         # BackendState arrives its subscriptions are active.
         wait_for(lambda: states, what="first BackendState")
-        yield Stack(site_id, service, backend_link, device, recorder, commands, silences, states)
+        yield Stack(site_id, service, backend_link, device, recorder, commands, passes, silences, states)
     finally:
         service.stop()
         backend_link.stop()

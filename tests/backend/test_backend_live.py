@@ -54,5 +54,3 @@ def test_stream_sends_new_alarms_and_snapshots_then_ends_on_shutdown(api: Api) -
 def test_stream_refuses_technicians(api: Api) -> None:
     api.login("technician")
     assert api.client.get("/api/alarms/stream").status_code == 403
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,16 @@ def test_a_bad_site_file_exits_with_a_clear_message(tmp_path: Path, capsys: pyte
     (tmp_path / "site.yaml").write_text("site: x\ndemo: false\n", encoding="utf-8")
     assert run_backend(tmp_path / "site.yaml") == 2
     assert "broker.url is required" in capsys.readouterr().err
+
+
+def test_a_taken_port_exits_with_a_clear_message(tmp_path: Path, site_id: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_backend(write_site(tmp_path, site_id=site_id), port=port) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_create_user_reads_the_password_from_stdin(tmp_path: Path, site_id: str, monkeypatch: pytest.MonkeyPatch,

@@ -26,7 +26,10 @@ def test_jpeg_size_reads_the_frame_header(size):
     assert jpeg_size(encode_jpeg(checkerboard(*size))) == size
 
 
-@pytest.mark.parametrize("data", [b"", b"GIF89a", b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\xff\xd8" + b"\x00" * 40 + b"\xff\xd9"])
+NOT_JPEG = [b"", b"GIF89a", b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\xff\xd8" + b"\x00" * 40 + b"\xff\xd9"]
+
+
+@pytest.mark.parametrize("data", NOT_JPEG)
 def test_jpeg_size_refuses_what_is_not_a_complete_jpeg(data):
     with pytest.raises(AviError):
         jpeg_size(data)

@@ -83,22 +83,6 @@ def test_alarm_gives_a_snapshot_near_the_alarm_and_a_clip_with_preroll(rig, site
     assert sink.of("problem") == []
 
 
-def test_stale_stream_reports_the_problem_instead_of_a_snapshot(rig, site_id):
-    service, link, sink, source = rig
-    wait_for(lambda: service.grabber.stream is StreamState.LIVE, what="live")
-    source.stall()
-    wait_for(lambda: service.grabber.stream is StreamState.STALE, what="stale")
-    # A frame from just before the stall would still be fair evidence; wait until none is near "now".
-    wait_for(lambda: utcnow() - service.ring.latest().captured_at > timedelta(seconds=0.7), what="an old last frame")
-    link.deliver(*_alarm(site_id, "g2", "A200"))
-    wait_for(lambda: sink.of("problem"), what="problem report")
-    problem = sink.of("problem")[0]
-    assert problem.alarm_id == "A200" and problem.args[0] == "snapshot"
-    assert "stale" in problem.args[1]
-    assert sink.of("snapshot") == []
-    assert not (service.evidence_dir / "A200" / "snapshot.jpg").exists()
-
-
 def test_a_repeated_alarm_id_is_handled_once_and_a_bad_one_is_ignored(rig, site_id):
     service, link, sink, _ = rig
     _wait_for_preroll(service)

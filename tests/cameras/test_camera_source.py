@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cameras.source import Frame, OpenCvSource, SourceError, SyntheticSource, make_source
+from cameras.source import Frame, OpenCvSource, redact_credentials, SourceError, SyntheticSource, make_source
 from cameras.synthetic_server import MjpegServer
 
 
@@ -113,7 +113,7 @@ def test_opencv_missing_file_and_missing_device_fail_to_open(tmp_path):
 @pytest.mark.parametrize("passthrough", [True, False])
 def test_opencv_reads_the_synthetic_mjpeg_stream_and_times_out_when_it_stalls(passthrough):
     server = MjpegServer(width=320, height=180, fps=25).start()
-    source = OpenCvSource(server.url, open_timeout_s=3, read_timeout_s=1, jpeg_passthrough=passthrough)
+    source = OpenCvSource(server.url, open_timeout_s=3, read_timeout_s=0.5, jpeg_passthrough=passthrough)
     try:
         source.open()
         assert source.passthrough is passthrough
@@ -158,3 +158,13 @@ def test_synthetic_camera_offline_refuses_to_reopen_until_online():
 def test_frame_needs_pixels_or_jpeg():
     with pytest.raises(ValueError):
         Frame(image=None, captured_at=datetime.now(timezone.utc), monotonic=0.0)
+
+
+def test_credentials_in_a_stream_url_never_reach_logs_or_state(tmp_path):
+    assert redact_credentials("rtsp://admin:s3cret@10.0.20.11:554/stream1") == "rtsp://***@10.0.20.11:554/stream1"
+    assert redact_credentials("http://10.0.0.5/video.mjpg") == "http://10.0.0.5/video.mjpg"
+    assert redact_credentials(str(tmp_path / "a@b.avi")) == str(tmp_path / "a@b.avi")
+    source = OpenCvSource("rtsp://admin:s3cret@127.0.0.1:9/stream1", open_timeout_s=0.5, read_timeout_s=0.5)
+    with pytest.raises(SourceError) as failure:
+        source.open()
+    assert "s3cret" not in str(failure.value) and "***@127.0.0.1:9" in str(failure.value)

@@ -175,3 +175,104 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path] | None:
         check=True, capture_output=True, timeout=30,
     )
     return cert, key
+
+
+# --------------------------------------------------------------------------- scripted SIP2 peers
+
+SILENCE = object()  # handler result: read the frame, answer nothing
+Handler = Callable[[bytes, dict], object]
+
+
+class ScriptedServer:
+    """A TCP server that hands each received frame to ``handler(frame, session)``.
+
+    The handler returns bytes (sent as is), a list of byte chunks (sent one by
+    one, to split the answer across reads), ``SILENCE``, or None to close the
+    connection.  ``session`` is a dict per connection; ``frames`` records all.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        import socket
+        import threading
+
+        self.handler = handler
+        self.frames: list[bytes] = []
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="scripted-sip2-accept", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._listener.getsockname()[1]
+
+    def __enter__(self) -> "ScriptedServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        import socket
+
+        self._stop.set()
+        self._thread.join(3)
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(3)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._sockets.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), name="scripted-sip2-conn", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn) -> None:  # type: ignore[no-untyped-def]
+        from backend.sip2.framing import FrameReader
+
+        reader = FrameReader()
+        session: dict = {"connection": self.connections}
+        conn.settimeout(0.05)
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    return
+                for frame in reader.feed(data):
+                    self.frames.append(frame)
+                    action = self.handler(frame, session)
+                    if action is None:
+                        return
+                    if action is SILENCE:
+                        continue
+                    for chunk in action if isinstance(action, list) else [action]:
+                        conn.sendall(chunk)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+
+def answer(codec, message, frame: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    """Encode ``message`` as the answer to ``frame`` (echoing its sequence number)."""
+    return codec.encode(message, codec.decode(frame).sequence)

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from backend.circulation.interface import Circulation, Tristate, should_desensitize
+from backend.circulation.interface import CheckinResult, CheckoutResult, Circulation, Tristate, should_desensitize
 from backend.circulation.messages import ReasonCode
 from backend.circulation.model import HoldStatus, ItemStatus, SortHint
 from circ_testkit import (
@@ -52,12 +52,13 @@ def _key(name: str) -> str:
     return f"test-{name}"
 
 
-def checkout(circ: Circulation, card: str, item: str, key: str | None = None, **kwargs: object):
-    return circ.checkout(card, item, idempotency_key=key or _key(f"out-{card}-{item}"), **kwargs)  # type: ignore[arg-type]
+def checkout(circ: Circulation, card: str, item: str, key: str | None = None, *,
+             no_block: bool = False) -> CheckoutResult:
+    return circ.checkout(card, item, idempotency_key=key or _key(f"out-{card}-{item}"), no_block=no_block)
 
 
-def checkin(circ: Circulation, item: str, key: str | None = None, **kwargs: object):
-    return circ.checkin(item, idempotency_key=key or _key(f"in-{item}"), **kwargs)  # type: ignore[arg-type]
+def checkin(circ: Circulation, item: str, key: str | None = None) -> CheckinResult:
+    return circ.checkin(item, idempotency_key=key or _key(f"in-{item}"))
 
 
 # --------------------------------------------------------------------------- status

@@ -1,4 +1,4 @@
-"""Minimal checkout and return for staff, so the gate has something to decide on.
+"""Minimal checkout and return for staff (/api/loans, /api/returns), so the gate has something to decide on.
 
 The full circulation (kiosk, SIP2, rules) comes later; these two calls keep the
 gate view in step the moment their transaction commits.
