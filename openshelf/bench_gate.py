@@ -358,8 +358,9 @@ def _publish_load(links: list[MqttLink], site_id: str, options: GateBenchOptions
               for index in range(options.gates)]
     started = time.monotonic_ns()
     for index in range(total):
-        gate = index % options.gates
-        is_alarm = bool(every) and index % every == 0
+        gate, turn = index % options.gates, index // options.gates
+        # every gate alarms on its own share of its reads, the gates staggered so alarms spread in time
+        is_alarm = bool(every) and (turn + gate) % every == 0
         uid = alarming[index % len(alarming)] if is_alarm else loaned[index % len(loaned)]
         event = TagEvent(reader_id=_reader_id(gate), gate_id=_gate_id(gate), uid=uid,
                          afi=AFI_SECURED if is_alarm else AFI_ON_LOAN)

@@ -23,6 +23,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("camera", "cameras.cli", "run a camera service (ring buffer, alarm snapshots and clips)"),
     ("kiosk", "kiosk.cli", "run the self-check kiosk (needs the 'kiosk' extra)"),
     ("sim", "openshelf.sim", "device simulators and scripted patrons (gate I/O, reader, walk)"),
+    ("import", "backend.catalog_import.cli", "import a catalogue (MARC21, MARCXML, CSV) or patrons (CSV)"),
     ("bench", "openshelf.bench", "measure latency and throughput through the real processes"),
     ("broker", "openshelf.broker_cli", "run the embedded broker or write a Mosquitto configuration"),
 )

@@ -229,7 +229,15 @@ class KioskRig:
             desk = self.controller.model.desk
             found = desk.lines.get(item_id) if desk else None
             return found if found is not None and found.stage.value == stage else None
-        return self.pump(line, timeout_s=timeout_s, what=f"{item_id} {stage}")
+        def describe() -> str:
+            desk = self.controller.model.desk
+            found = desk.lines.get(item_id) if desk else None
+            return f"{item_id} {stage} (now {found.stage.value if found else 'absent'}: {self.item_row_status(item_id)!r})"
+
+        try:
+            return self.pump(line, timeout_s=timeout_s, what=f"{item_id} {stage}")
+        except AssertionError as exc:
+            raise AssertionError(f"{describe()}: {exc}") from None
 
     def reset(self) -> None:
         """Back to the start screen with an empty pad, as a patron walking away leaves it."""
