@@ -12,6 +12,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api import alarms, auth, dashboard, devices, evidence, health, loans
+from backend.api import gate_ops as gate_ops_api
+from backend.api import circulation_routers
+from backend.circulation_runtime import CirculationParts, build_circulation_parts
 from backend.config import BackendServiceConfig
 from backend.context import BackendContext, GateControl
 from backend.db.engine import session_factory
@@ -39,6 +42,7 @@ def create_app(
     passwords: Passwords | None = None,
     limiter: LoginRateLimiter | None = None,
     clock: Callable[[], datetime] = utcnow,
+    circulation: CirculationParts | None = None,
 ) -> FastAPI:
     """Build the app around resources the caller created (and will close).
 
@@ -50,6 +54,9 @@ def create_app(
         view = GateView()
         with sessions() as session:
             view.load(session)
+    passwords = passwords or Passwords()
+    if circulation is None:
+        circulation = build_circulation_parts(config, engine, view, pin_hasher=passwords)
     app = FastAPI(
         title="OpenShelf backend",
         version="1",
@@ -58,16 +65,20 @@ def create_app(
     app.state.ctx = BackendContext(
         config=config,
         sessions=sessions,
-        passwords=passwords or Passwords(),
+        passwords=passwords,
         codec=SessionCodec(config.session_secret.get_secret_value()),
         limiter=limiter or LoginRateLimiter(),
         view=view,
         notifier=notifier,
         gate=gate_service,
         clock=clock,
+        circulation=circulation,
     )
     for module in (health, auth, alarms, evidence, devices, loans, dashboard):
         app.include_router(module.router)
+    gate_ops_api.install(app)
+    for router in circulation_routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=dashboard.WEB_DIR), name="static")
     app.add_middleware(SecurityHeaders)
     return app

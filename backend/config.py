@@ -12,8 +12,11 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from backend.circulation.config import CirculationSettings
 from openshelf.config import ConfigError
 from openshelf.site import (
     MIN_SECRET_LENGTH,
@@ -44,6 +47,7 @@ class BackendServiceConfig(BaseModel):
     media_dir: Path
     session_secret: SecretStr
     device_secrets: dict[str, SecretStr]
+    circulation: CirculationSettings = CirculationSettings()
 
     @property
     def site(self) -> str:
@@ -68,6 +72,10 @@ class BackendServiceConfig(BaseModel):
     @property
     def camera_ids(self) -> frozenset[str]:
         return frozenset(camera.id for camera in self.site_config.cameras)
+
+    @property
+    def kiosk_ids(self) -> frozenset[str]:
+        return frozenset(kiosk.id for kiosk in self.site_config.kiosks)
 
     def device_secret(self, device_id: str) -> str | None:
         """The HTTP credential of a device, or None if it has none (it then cannot upload)."""
@@ -97,6 +105,7 @@ def backend_config_for(site: SiteConfig, data_dir: Path) -> BackendServiceConfig
         media_dir=media_dir,
         session_secret=SecretStr(_session_secret(site, data_dir)),
         device_secrets=_device_secrets(site),
+        circulation=circulation_settings(site),
     )
 
 
@@ -147,12 +156,71 @@ def _demo_session_key(data_dir: Path) -> str:
 
 
 def _device_secrets(site: SiteConfig) -> dict[str, SecretStr]:
-    """Cameras authenticate uploads with their broker secret; resolve them now to fail early."""
+    """Cameras (uploads) and kiosks (catalogue reads) authenticate over HTTP with their broker secret;
+    resolve them now to fail early."""
     resolved: dict[str, SecretStr] = {}
-    for camera in site.cameras:
-        value = site.secret_of(camera.id)
+    for device in (*site.cameras, *site.kiosks):
+        value = site.secret_of(device.id)
         if value:
-            resolved[camera.id] = SecretStr(value)
+            resolved[device.id] = SecretStr(value)
         else:
-            log.warning("camera %s has no secret; its evidence uploads will be refused", camera.id)
+            log.warning("%s has no secret; it cannot authenticate over HTTP", device.id)
     return resolved
+
+
+# --------------------------------------------------------------------------- circulation
+
+
+def circulation_settings(site: SiteConfig) -> CirculationSettings:
+    """``backend.circulation`` validated; outside the demo its credentials must be real."""
+    try:
+        settings = CirculationSettings.model_validate(site.backend.circulation)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "backend.circulation")) from None
+    if settings.sip2 is not None:
+        _check_sip2_password(settings, demo=site.demo)
+    if settings.server is not None and not site.demo:
+        _check_terminals(settings)
+    return settings
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    problems = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in (prefix, *error["loc"]))
+        problems.append(f"{path}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def _check_sip2_password(settings: CirculationSettings, *, demo: bool) -> None:
+    assert settings.sip2 is not None
+    try:
+        password = settings.sip2.resolved_password()
+    except ValueError as exc:
+        raise ConfigError(f"backend.circulation.sip2.password: {exc}") from None
+    if demo or settings.sip2.user_id is None:
+        return
+    if password is None or password in PLACEHOLDER_SECRETS:
+        raise ConfigError("backend.circulation.sip2.password: the library system's SIP2 password is missing or a "
+                          "placeholder; outside the demo give the real one (env:NAME or file:/path)")
+
+
+def _check_terminals(settings: CirculationSettings) -> None:
+    """OpenShelf's SIP2 server outside the demo: real terminal logins only, no well-known passwords."""
+    assert settings.server is not None
+    if not settings.server.terminals:
+        raise ConfigError("backend.circulation.server.terminals: at least one terminal login (user_id and an "
+                          "argon2 password_hash) is required outside the demo")
+    hasher = PasswordHasher()
+    for index, terminal in enumerate(settings.server.terminals):
+        for guess in (*PLACEHOLDER_SECRETS, terminal.user_id):
+            if _verifies(hasher, terminal.password_hash, guess):
+                raise ConfigError(f"backend.circulation.server.terminals.{index}.password_hash: terminal "
+                                  f"{terminal.user_id!r} has a placeholder password; set a real one")
+
+
+def _verifies(hasher: PasswordHasher, password_hash: str, guess: str) -> bool:
+    try:
+        return hasher.verify(password_hash, guess)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

@@ -8,6 +8,7 @@ from typing import Callable, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.circulation_runtime import CirculationParts
 from backend.config import BackendServiceConfig
 from backend.gate_view import GateView
 from backend.notifier import AlarmNotifier
@@ -36,6 +37,7 @@ class BackendContext:
     notifier: AlarmNotifier
     gate: GateControl | None
     clock: Callable[[], datetime]
+    circulation: CirculationParts
 
     @property
     def secure_cookies(self) -> bool:

@@ -1,4 +1,6 @@
-"""The demo library in the database: catalogue, tags, patron P0001, loans, one staff account per role.
+"""The demo library in the database: catalogue, tags, patron P0001 (card P0001, PIN 1234), loans, staff.
+
+The circulation rules are the defaults, written by the backend at start.
 
 Idempotent: running it again adds only what is missing (and re-sets a staff
 password that no longer matches ``demo-accounts.json``).
@@ -17,7 +19,7 @@ from typing import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.db.models import Item, ItemStatus, Loan, Patron, StaffRole, StaffUser, Tag
+from backend.db.models import CardKind, Item, ItemStatus, Loan, Patron, PatronCard, StaffRole, StaffUser, Tag
 from backend.passwords import Passwords
 from openshelf.config import ConfigError
 from openshelf.contract import utcnow
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNTS_FILE = "demo-accounts.json"
 DEMO_PATRON_NAME = "Nguyễn Văn An"
+DEMO_PATRON_EMAIL = "ban.doc@example.org"  # a reserved example domain: receipts from the demo go nowhere
 DEMO_LOAN_PERIOD = timedelta(days=14)
 
 Account = tuple[str, str]  # (username, password)
@@ -96,9 +99,13 @@ def _ensure_item(session: Session, demo: DemoItem) -> None:
 
 
 def _ensure_patron(session: Session, passwords: Passwords) -> None:
-    if session.scalars(select(Patron).where(Patron.barcode == DEMO_PATRON_BARCODE)).first() is None:
-        session.add(Patron(barcode=DEMO_PATRON_BARCODE, name=DEMO_PATRON_NAME, category="adult",
-                           pin_hash=passwords.hash(DEMO_PATRON_PIN), blocked=False))
+    patron = session.scalars(select(Patron).where(Patron.barcode == DEMO_PATRON_BARCODE)).first()
+    if patron is None:
+        patron = Patron(barcode=DEMO_PATRON_BARCODE, name=DEMO_PATRON_NAME, category="adult",
+                        pin_hash=passwords.hash(DEMO_PATRON_PIN), blocked=False, email=DEMO_PATRON_EMAIL)
+        session.add(patron)
+    if not any(card.card_id == DEMO_PATRON_BARCODE for card in patron.cards):
+        patron.cards.append(PatronCard(card_id=DEMO_PATRON_BARCODE, kind=CardKind.BARCODE.value))
 
 
 def _ensure_loan(session: Session, demo: DemoItem, now: datetime) -> None:
@@ -108,7 +115,7 @@ def _ensure_loan(session: Session, demo: DemoItem, now: datetime) -> None:
     if open_loan is not None:
         return
     session.add(Loan(item_id=demo.item_id, patron_barcode=demo.on_loan_to, checked_out_at=now,
-                     due_at=now + DEMO_LOAN_PERIOD))
+                     due_at=now + DEMO_LOAN_PERIOD, patron_category="adult", item_type="book", renewals=0))
     item = session.scalars(select(Item).where(Item.item_id == demo.item_id)).one()
     item.status = ItemStatus.ON_LOAN.value
 

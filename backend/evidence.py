@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.db.gate_ops_models import AlarmKeep
 from backend.db.models import Alarm, Evidence, EvidenceKind
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,12 @@ def evidence_file(media_dir: Path, row: Evidence) -> Path | None:
 
 
 def purge_expired_evidence(session: Session, media_dir: Path, now: datetime) -> int:
-    """Delete evidence past its retention (rows and files); returns how many rows went."""
-    expired = list(session.scalars(select(Evidence).where(Evidence.expires_at < now)))
+    """Delete evidence past its retention (rows and files); returns how many rows went.
+
+    Evidence of an alarm kept for an incident (``alarm_keeps``) stays until the mark is cleared.
+    """
+    kept = select(AlarmKeep.alarm_id)
+    expired = list(session.scalars(select(Evidence).where(Evidence.expires_at < now, Evidence.alarm_id.not_in(kept))))
     for row in expired:
         path = evidence_file(media_dir, row)
         if path is not None:

@@ -18,10 +18,13 @@ from fastapi import FastAPI
 
 from backend.alarm_writer import AlarmWriter
 from backend.app import create_app
+from backend.catalog_watch import CatalogWatcher
+from backend.circulation_runtime import CirculationRuntime, build_circulation_parts
 from backend.config import BackendServiceConfig, load_backend_config
 from backend.db.engine import DatabaseError, make_engine, session_factory, upgrade_database
 from backend.demo_seed import ensure_demo_accounts, seed_demo
 from backend.evidence import purge_expired_evidence
+from backend.gate_ops import GateOpsRecorder, GateRef, occupancy_settings
 from backend.gate_service import GateService, policy_from_settings
 from backend.gate_view import GateView
 from backend.notifier import AlarmNotifier
@@ -66,15 +69,26 @@ class BackendRuntime:
             alarm_recorder=self.writer,
             alarm_duration_ms=config.alarm_duration_ms,
         )
+        self.gate_ops = GateOpsRecorder(
+            self.link, sessions, self.notifier, occupancy_settings(),
+            [GateRef(gate.id, gate.name) for gate in config.site_config.gates],
+            site_id=config.site, root=config.broker.root,
+        )
+        circulation = build_circulation_parts(config, self.engine, self.view, pin_hasher=passwords)
+        self.circulation = CirculationRuntime(config, circulation, self.link, self.view, sessions)
+        self.catalog_watch = CatalogWatcher(sessions, self.view)
         self.app: FastAPI = create_app(
             config, engine=self.engine, gate_service=self.gate_service, notifier=self.notifier, view=self.view,
-            passwords=passwords,
+            passwords=passwords, circulation=circulation,
         )
 
     def start(self, broker_wait_s: float = 5.0) -> None:
         self.config.media_dir.mkdir(parents=True, exist_ok=True)
         self.writer.start()
         self.gate_service.start()
+        self.gate_ops.start()
+        self.circulation.start()
+        self.catalog_watch.start()
         if not self.link.start(wait_s=broker_wait_s):
             log.warning("broker %s:%s not reachable yet; alarms start once it is", self.config.broker.host,
                         self.config.broker.port)
@@ -83,6 +97,9 @@ class BackendRuntime:
         self.notifier.close()
         self.gate_service.stop()
         self.link.stop()
+        self.gate_ops.stop()
+        self.circulation.stop()
+        self.catalog_watch.stop()
         self.writer.stop()
         self.engine.dispose()
 
@@ -126,7 +143,7 @@ def run_backend(site_path: Path, *, host: str | None = None, port: int | None = 
         runtime.start()
         asyncio.run(_serve(server, listener, url))
         return 0
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         print(f"openshelf backend: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -3,13 +3,18 @@
 The counter is reset whenever the I/O link comes back: what happened while the
 module was unreachable is unknown, and a beam broken at that moment must not be
 taken for a new break. Link loss itself is logged by the driver (once).
+
+Polls fall on a grid of the poll period (multiples of ``poll_s`` on the loop's
+clock), so every gate of a process polls on the same loop wake-up: with fifty
+gates the loop wakes twenty times a second, not a thousand. Between polls it
+sleeps plainly; a stop is noticed at the next poll instant.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import math
 from collections.abc import Callable
 
 from gate_controller.counting import CountingEvent, PassageCounter
@@ -27,30 +32,24 @@ class BeamWatch:
         poll_s: float,
         on_event: Callable[[CountingEvent], None],
         on_link_back: Callable[[], None],
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._io = io
         self._counter = counter
         self._poll_s = poll_s
         self._on_event = on_event
         self._on_link_back = on_link_back
-        self._clock = clock
         self._reachable = True
         self._last_problem: str | None = None
         self.samples = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        next_poll = self._clock()
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             await self._poll_once()
-            next_poll += self._poll_s
-            now = self._clock()
-            if next_poll < now:  # fell behind (slow link): keep the rate, do not burst to catch up
-                next_poll = now
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=next_poll - now)
-            except TimeoutError:
-                pass
+            now = loop.time()
+            # the next grid instant (never a burst to catch up after a slow poll)
+            next_poll = (math.floor(now / self._poll_s) + 1) * self._poll_s
+            await asyncio.sleep(next_poll - now)
 
     async def _poll_once(self) -> None:
         try:

@@ -6,12 +6,15 @@ GIL hand-over in both directions. At a gate reader's full rate (and with many
 gates in one process) that hand-over, not the work, dominated the controller's
 CPU profile. Here the network thread only appends to a queue and wakes the loop
 when no drain is pending; messages keep their arrival order across handlers.
+When the MQTT links run on the loop itself (``MqttLink.start_on_loop``) a message
+arriving with nothing queued is handled at once, without any hand-over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +29,8 @@ Handler = Callable[[TopicParts, Any], None]
 class LoopInbox:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        running = asyncio._get_running_loop()  # noqa: SLF001 - the public getter raises when none runs
+        self._loop_thread = threading.get_ident() if running is loop else None
         self._items: deque[tuple[Handler, TopicParts, Any]] = deque()
         self._drain_pending = False
         self.wake_ups = 0
@@ -42,6 +47,10 @@ class LoopInbox:
     def put(self, handler: Handler, parts: TopicParts, message: Any) -> None:
         """Queue one call (any thread). Appending before reading the flag is what makes this race-free:
         a drain that already cleared the flag either sees this item or a new drain is scheduled for it."""
+        if not self._items and not self._drain_pending and threading.get_ident() == self._loop_thread:
+            self.delivered += 1
+            self._call(handler, parts, message)
+            return
         self._items.append((handler, parts, message))
         if self._drain_pending:
             return
@@ -59,8 +68,12 @@ class LoopInbox:
         for _ in range(len(items)):  # what is here now; later arrivals come with their own wake-up
             handler, parts, message = items.popleft()
             self.delivered += 1
-            try:
-                handler(parts, message)
-            except Exception:  # noqa: BLE001 - one bad message must not stop the others in the batch
-                log.exception("handler %s failed for a message on %s/%s",
-                              getattr(handler, "__qualname__", handler), parts.device_id, parts.name)
+            self._call(handler, parts, message)
+
+    @staticmethod
+    def _call(handler: Handler, parts: TopicParts, message: Any) -> None:
+        try:
+            handler(parts, message)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the others
+            log.exception("handler %s failed for a message on %s/%s",
+                          getattr(handler, "__qualname__", handler), parts.device_id, parts.name)

@@ -1,6 +1,7 @@
 """Modbus access for the gate: the client driver and the small server the simulator uses.
 
-This is the only module that imports pymodbus (3.16 API: ``device_id=``, keyword
+TCP links use the lean client of :mod:`gate_controller.modbus_tcp`; serial (RTU)
+links and the register-map server use pymodbus (3.16 API: ``device_id=``, keyword
 ``count``). Everything else talks to :class:`gate_controller.io.GateIo`.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from pymodbus.framer import FramerType
@@ -23,6 +24,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gate_controller.io import BEAM_ROLES, BeamSample, GateIoError, GateIoLinkDown, OutputRole
+from gate_controller.modbus_tcp import ModbusTcpClient
 from gate_controller.profile import GateIoProfile, RegisterTable
 
 if TYPE_CHECKING:
@@ -127,7 +129,7 @@ class ModbusGateIo:
         self._timing = timing or LinkTiming()
         self._backoff = ReconnectBackoff(self._timing.reconnect_delay_s, self._timing.reconnect_delay_max_s)
         self._lock = asyncio.Lock()  # one request at a time on this link
-        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._client: ModbusTcpClient | AsyncModbusSerialClient | None = None
         self._link_up = False
         self._down_reported = False
         self._down_since: float | None = None
@@ -291,7 +293,7 @@ class ModbusGateIo:
             raise GateIoError(f"gate I/O {self.description}: {what} refused: Modbus exception {_exception_name(code)}")
         return response
 
-    async def _ensure_open(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    async def _ensure_open(self) -> ModbusTcpClient | AsyncModbusSerialClient:
         if self._closed:
             raise GateIoError(f"gate I/O {self.description}: closed")
         if self._client is not None and self._client.connected:
@@ -303,7 +305,7 @@ class ModbusGateIo:
             )
         return await self._open()
 
-    async def _open(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    async def _open(self) -> ModbusTcpClient | AsyncModbusSerialClient:
         client = self._client or self._new_client()
         self._client = client
         try:
@@ -320,22 +322,19 @@ class ModbusGateIo:
         self._link_ok()
         return client
 
-    def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    def _new_client(self) -> ModbusTcpClient | AsyncModbusSerialClient:
         timing = self._timing
-        common: dict[str, Any] = {
-            "timeout": timing.timeout_s,
-            "retries": timing.retries,
-            "reconnect_delay": 0,  # reconnecting is ours (with backoff), not pymodbus' background task
-            "trace_connect": self._on_connection_change,
-        }
-        if isinstance(self._link, RtuLink):
-            link = self._link
-            return AsyncModbusSerialClient(
-                link.device, framer=FramerType.RTU, baudrate=link.baudrate, parity=link.parity,
-                bytesize=link.bytesize, stopbits=link.stopbits, **common,
-            )
-        port = self._link.port or self._profile.defaults.port
-        return AsyncModbusTcpClient(self._link.host, port=port, **common)
+        if isinstance(self._link, TcpLink):
+            port = self._link.port or self._profile.defaults.port
+            return ModbusTcpClient(self._link.host, port, timeout=timing.timeout_s, retries=timing.retries,
+                                   trace_connect=self._on_connection_change)
+        link = self._link
+        return AsyncModbusSerialClient(
+            link.device, framer=FramerType.RTU, baudrate=link.baudrate, parity=link.parity,
+            bytesize=link.bytesize, stopbits=link.stopbits, timeout=timing.timeout_s, retries=timing.retries,
+            reconnect_delay=0,  # reconnecting is ours (with backoff), not pymodbus' background task
+            trace_connect=self._on_connection_change,
+        )
 
     def _on_connection_change(self, connected: bool) -> None:
         if connected:

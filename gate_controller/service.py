@@ -319,7 +319,7 @@ class GateController:
         watch: asyncio.Task[None] | None = None
         if self._settings.count_people:
             self._beams = BeamWatch(self._io, self._counter, poll_s=self._settings.beam_poll_ms / 1000,
-                                    on_event=self._on_counting, on_link_back=self._on_link_back, clock=self._clock)
+                                    on_event=self._on_counting, on_link_back=self._on_link_back)
             watch = self._loop.create_task(self._beams.run(watch_stop))
             watch.add_done_callback(self._task_done)
         try:

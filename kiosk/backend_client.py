@@ -31,6 +31,7 @@ from openshelf.contract import (
     expires_in,
     new_event_id,
     topic,
+    utcnow,
 )
 from openshelf.mqtt import MqttLink
 
@@ -102,7 +103,8 @@ class CirculationClient:
     def refreshed(self, request: CirculationRequest, **update: Any) -> CirculationRequest:
         """The same transaction (same idempotency key) as a new message with a fresh deadline."""
         return request.model_copy(update={
-            "event_id": new_event_id(), "correlation_id": new_event_id(), "expires_at": expires_in(self._deadline_s),
+            "event_id": new_event_id(), "correlation_id": new_event_id(), "sent_at": utcnow(),
+            "expires_at": expires_in(self._deadline_s),
             "reply_to": self.reply_topic, **update,
         })
 

@@ -44,12 +44,18 @@ MAX_PIN_LENGTH = 8
 MAX_CODE_LENGTH = 16
 MESSAGE_TIMEOUT_S = 15
 STILL_THERE_S = 10
-AUTO_RETRY_LIMIT = 3
-AUTO_RETRY_AFTER_S = 1.5
 TECH_TAPS = 5
 TECH_TAP_WINDOW_S = 3.0
 TECH_LOCKOUT_S = 60.0
 PAPER_CHECK_EVERY_S = 300.0
+
+
+@dataclass(frozen=True)
+class RetryTimings:
+    """When a tag that failed while still on the pad is written again, and how often."""
+
+    after_s: float = 1.5
+    limit: int = 3
 
 
 @dataclass
@@ -68,7 +74,8 @@ class KioskController:
     def __init__(self, *, settings: KioskSettings, library: str, translator: Translator, services: KioskServices,
                  post: Post, render: Callable[[KioskView], None], exit_code: str | None = None,
                  on_technician_exit: Callable[[], None] | None = None, printer_codepage: str = "transliterate",
-                 clock: Callable[[], float] = time.monotonic, max_workers: int = 8) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_workers: int = 8,
+                 retry: RetryTimings = RetryTimings()) -> None:
         self.settings = settings
         self.t = translator
         self.model = KioskModel()
@@ -78,6 +85,7 @@ class KioskController:
         self._exit_code = exit_code
         self._on_technician_exit = on_technician_exit
         self._clock = clock
+        self._retry = retry
         self._presenter = Presenter(translator, library, settings, printer_codepage)
         self._pool = WorkerPool(max_workers)
         self._pad: dict[str, TagEvent] = {}
@@ -359,7 +367,7 @@ class KioskController:
             self.model.backend_online = self._services.circulation.availability.online
         if line.stage is ItemStage.TAG_FAILED:
             attempts = self._retry_at.get(line.key, (0.0, 0))[1]
-            self._retry_at[line.key] = (self._clock() + AUTO_RETRY_AFTER_S, attempts)
+            self._retry_at[line.key] = (self._clock() + self._retry.after_s, attempts)
         if line.rerun:
             self._evaluate(line)
 
@@ -370,10 +378,10 @@ class KioskController:
             return
         for key, (due, attempts) in list(self._retry_at.items()):
             line = desk.lines.get(key)
-            if line is None or line.stage is not ItemStage.TAG_FAILED or attempts >= AUTO_RETRY_LIMIT:
+            if line is None or line.stage is not ItemStage.TAG_FAILED or attempts >= self._retry.limit:
                 continue
             if now >= due and all(uid in self._pad for uid in line.unverified_uids):
-                self._retry_at[key] = (now + AUTO_RETRY_AFTER_S, attempts + 1)
+                self._retry_at[key] = (now + self._retry.after_s, attempts + 1)
                 self._evaluate(line)
 
     # ------------------------------------------------------------------ account

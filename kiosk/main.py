@@ -51,11 +51,12 @@ class KioskRuntime:
 
 def build_kiosk(site: SiteConfig, kiosk_id: str, *, stop_event: threading.Event | None = None,
                 on_ready: Callable[[], None] | None = None, lockdown: bool = True,
-                clock: Callable[[], float] = time.monotonic, replay_retry_s: float = 5.0) -> KioskRuntime:
+                clock: Callable[[], float] = time.monotonic, replay_retry_s: float = 5.0,
+                retry: RetryTimings | None = None) -> KioskRuntime:
     """Wire the kiosk's parts. Call after :func:`kiosk.ui.bootstrap.prepare_kivy`."""
     from kiosk.backend_client import CirculationClient
     from kiosk.backend_http import BackendHttp, HttpCredentials, ReceiptAddressBook, TitleCatalog
-    from kiosk.controller import KioskController, KioskServices
+    from kiosk.controller import KioskController, KioskServices, RetryTimings
     from kiosk.i18n import Translator
     from kiosk.mailer import ReceiptMailer
     from kiosk.pad import PadSubscriber
@@ -93,7 +94,7 @@ def build_kiosk(site: SiteConfig, kiosk_id: str, *, stop_event: threading.Event 
     controller = KioskController(
         settings=settings, library=site.name or site.site, translator=Translator.load(settings.language),
         services=services, post=app.post, render=app.render, exit_code=exit_code, on_technician_exit=app.stop,
-        printer_codepage=settings.printer.codepage, clock=clock,
+        printer_codepage=settings.printer.codepage, clock=clock, retry=retry or RetryTimings(),
     )
     app.attach(controller)
     replayer = Replayer(queue, circulation, retry_s=replay_retry_s,
@@ -128,7 +129,7 @@ def run_kiosk(site_path: Path, kiosk_id: str, *, windowed: bool = False,
 
 
 if TYPE_CHECKING:  # the GUI stack is imported lazily, inside build_kiosk
-    from kiosk.controller import KioskController
+    from kiosk.controller import KioskController, RetryTimings
     from kiosk.printer import ReceiptPrinter
     from kiosk.queue import OfflineQueue
     from kiosk.replay import Replayer

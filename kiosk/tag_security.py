@@ -44,6 +44,7 @@ class TagSecurityClient:
         request = SecureTagRequest(uid=uid, secure=secure, reply_to=self.reply_topic,
                                    expires_at=expires_in(self._deadline_s))
         future = self._replies.expect(request.correlation_id)
+        log.debug("secure_tag %s secure=%s (%s)", uid, secure, request.correlation_id)
         self._link.publish(self._command_topic, request)
         try:
             reply = future.result(timeout=self._deadline_s)
@@ -54,6 +55,7 @@ class TagSecurityClient:
             return SecureTagReply(correlation_id=request.correlation_id, reader_id=self._reader_id, uid=uid,
                                   ok=False, outcome=TagWriteOutcome.READER_UNREACHABLE, attempts=0,
                                   detail="no answer from the reader")
+        log.debug("secure_tag %s answered: ok=%s %s", uid, reply.ok, reply.outcome.value)
         if not reply.ok:
             log.info("secure_tag %s (secure=%s) failed: %s after %d attempt(s)", uid, secure, reply.outcome.value,
                      reply.attempts)

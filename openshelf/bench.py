@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 
@@ -29,6 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--gate-processes", choices=["one", "each"], default="one",
                       help="all gates in one `openshelf gate --all` process (default), or one process per gate")
     gate.add_argument("--floor-samples", type=int, default=500, help="samples for each transport floor")
+    gate.add_argument("--keep", action="store_true", help="keep the temporary folder with the site file and logs")
     gate.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     gate.set_defaults(func=_run_gate)
 
@@ -60,12 +62,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     rfid.set_defaults(func=_run_rfid)
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C, so the benchmark stops what it started."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run_gate(args: argparse.Namespace) -> int:
     from openshelf.bench_gate import GateBenchOptions, run_gate_bench
 
+    _stop_cleanly_on_sigterm()
     report = run_gate_bench(GateBenchOptions(
         rate=args.rate, seconds=args.seconds, gates=args.gates, alarm_share=args.alarm_share, broker=args.broker,
-        gate_processes=args.gate_processes, floor_samples=args.floor_samples,
+        gate_processes=args.gate_processes, floor_samples=args.floor_samples, keep_workdir=args.keep,
     ))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -86,6 +98,7 @@ def _run_rfid(args: argparse.Namespace) -> int:
 def _run_demo_memory(args: argparse.Namespace) -> int:
     from openshelf.bench_gate import measure_demo_memory
 
+    _stop_cleanly_on_sigterm()
     report = measure_demo_memory(settle_s=args.settle)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -66,6 +66,7 @@ class GateBenchOptions:
     gate_processes: str = "one"  # "one": every gate in one process; "each": one process per gate
     floor_samples: int = 500
     settle_s: float = 10.0
+    keep_workdir: bool = False  # keep the site file and every process's log (their path is in the report)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -346,28 +347,34 @@ class LoadResult:
     lateness_ms: list[float] = field(default_factory=list)
 
 
-def _publish_load(links: list[MqttLink], site_id: str, options: GateBenchOptions) -> LoadResult:
-    """Open-loop pacing: each read has its slot; sleep until it (no spinning: the box has two cores),
-    publish at once when late. The stamp is taken just before the publish."""
+def _plan_reads(options: GateBenchOptions) -> list[tuple[int, bool, TagEvent]]:
+    """Every read of the run, made before it starts: (gate index, alarms?, event)."""
     loaned, alarming = _reads()
-    result = LoadResult()
-    total = int(options.rate * options.seconds)
-    interval_ns = int(1e9 / options.rate)
     every = max(1, round(1 / options.alarm_share)) if options.alarm_share > 0 else 0
-    topics = [topic(site_id, Kind.READER, _reader_id(index), Channel.EVENT, "tag_arrived")
-              for index in range(options.gates)]
-    started = time.monotonic_ns()
-    for index in range(total):
+    plan = []
+    for index in range(int(options.rate * options.seconds)):
         gate, turn = index % options.gates, index // options.gates
         # every gate alarms on its own share of its reads, the gates staggered so alarms spread in time
         is_alarm = bool(every) and (turn + gate) % every == 0
         uid = alarming[index % len(alarming)] if is_alarm else loaned[index % len(loaned)]
-        event = TagEvent(reader_id=_reader_id(gate), gate_id=_gate_id(gate), uid=uid,
-                         afi=AFI_SECURED if is_alarm else AFI_ON_LOAN)
+        plan.append((gate, is_alarm, TagEvent(reader_id=_reader_id(gate), gate_id=_gate_id(gate), uid=uid,
+                                              afi=AFI_SECURED if is_alarm else AFI_ON_LOAN)))
+    return plan
+
+
+async def _publish_load(links: list[MqttLink], site_id: str, options: GateBenchOptions) -> LoadResult:
+    """Open-loop pacing: each read has its slot; sleep until it, publish at once when late (never a
+    busy wait: the box has two cores). The stamp is taken just before the publish. The reader links
+    run on this loop, so a publish costs no thread hand-over."""
+    plan = _plan_reads(options)
+    result = LoadResult()
+    interval_ns = int(1e9 / options.rate)
+    topics = [topic(site_id, Kind.READER, _reader_id(index), Channel.EVENT, "tag_arrived")
+              for index in range(options.gates)]
+    started = time.monotonic_ns()
+    for index, (gate, is_alarm, event) in enumerate(plan):
         slot = started + index * interval_ns
-        now = time.monotonic_ns()
-        if slot > now:
-            time.sleep((slot - now) / 1e9)
+        await asyncio.sleep(max(0, slot - time.monotonic_ns()) / 1e9)  # also lets the links write
         stamp = time.monotonic_ns()
         result.lateness_ms.append(max(0, stamp - slot) / 1e6)
         links[gate].publish(topics[gate], event)
@@ -375,8 +382,8 @@ def _publish_load(links: list[MqttLink], site_id: str, options: GateBenchOptions
             result.sent_alarms[gate].append(stamp)
             result.alarm_event_ids[event.event_id] = (gate, stamp)
     elapsed = (time.monotonic_ns() - started) / 1e9
-    result.total = total
-    result.achieved_rate = total / elapsed if elapsed > 0 else float("nan")
+    result.total = len(plan)
+    result.achieved_rate = result.total / elapsed if elapsed > 0 else float("nan")
     return result
 
 
@@ -393,11 +400,9 @@ class Probe:
         self._link.subscribe(topic(site_id, Kind.GATE, "+", Channel.EVENT, "alarm", wildcards=True),
                              GateAlarmEvent, self._on_gate_alarm)
 
-    def start(self) -> None:
-        self._link.start()
-
-    def stop(self) -> None:
-        self._link.stop()
+    @property
+    def link(self) -> MqttLink:
+        return self._link
 
     def clear(self) -> None:
         self.commands.clear()
@@ -525,8 +530,6 @@ def run_gate_bench(options: GateBenchOptions) -> dict[str, Any]:
     sims = SimulatorProcess(options.gates, workdir / "modbus-sims.log")
     broker = BenchBroker(options.broker, workdir)
     supervisor = Supervisor()
-    links: list[MqttLink] = []
-    probe: Probe | None = None
     try:
         sims.start()
         broker.start()
@@ -538,46 +541,60 @@ def run_gate_bench(options: GateBenchOptions) -> dict[str, Any]:
                          READY_TIMEOUT_S)
         for child in _gate_children(site_path, options, workdir):
             supervisor.start(child, READY_TIMEOUT_S)
-        links = [MqttLink(BrokerSettings(url=broker.url), client_id=f"{site_id}-{_reader_id(index)}",
-                          username=_reader_id(index), password="demo-reader") for index in range(options.gates)]
-        for link in links:
-            link.start()
-        probe = Probe(broker.url, site_id)
-        probe.start()
-        _warm_up(links, site_id, options, sims)
-        probe.clear()
         processes = {child.name: child.pid for child in supervisor.children}
         processes.update({"broker": broker.pid, "modbus-sims": sims.pid, "bench": os.getpid()})
         usage = Usage(processes)
-        usage.begin()
-        load = _publish_load(links, site_id, options)
-        _settle(sims, sum(len(stamps) for stamps in load.sent_alarms.values()), options.settle_s)
-        usage.end()
+        probe = Probe(broker.url, site_id)
+        load = asyncio.run(_drive(options, broker.url, site_id, sims, probe, usage))
         memory = {name: _rss_mb(pid) for name, pid in processes.items()}
         memory["total_without_bench"] = round(sum(rss for name, rss in memory.items() if name != "bench"), 1)
         return _report(options, broker.kind, load, sims.on_writes(), probe, hop, modbus, usage, memory)
     finally:
-        if probe is not None:
-            probe.stop()
-        for link in links:
-            link.stop()
         supervisor.stop()
         sims.stop()
         broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if options.keep_workdir:
+            print(f"openshelf bench gate: logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _warm_up(links: list[MqttLink], site_id: str, options: GateBenchOptions, sims: SimulatorProcess) -> None:
+async def _drive(options: GateBenchOptions, broker_url: str, site_id: str, sims: SimulatorProcess, probe: Probe,
+                 usage: Usage) -> LoadResult:
+    """Play the readers (one link each, as the reader services would) and time the load."""
+    links = [MqttLink(BrokerSettings(url=broker_url), client_id=f"{site_id}-{_reader_id(index)}",
+                      username=_reader_id(index), password="demo-reader") for index in range(options.gates)]
+    for link in [*links, probe.link]:
+        link.start_on_loop()
+    try:
+        deadline = time.monotonic() + 20
+        while not all(link.connected.is_set() for link in [*links, probe.link]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bench's reader links did not connect to the broker")
+            await asyncio.sleep(0.05)
+        await _warm_up(links, site_id, options, sims)
+        probe.clear()
+        usage.begin()
+        load = await _publish_load(links, site_id, options)
+        expected = sum(len(stamps) for stamps in load.sent_alarms.values())
+        await asyncio.to_thread(_settle, sims, expected, options.settle_s)
+        usage.end()
+        return load
+    finally:
+        await asyncio.gather(*(link.aclose() for link in [*links, probe.link]))
+
+
+async def _warm_up(links: list[MqttLink], site_id: str, options: GateBenchOptions, sims: SimulatorProcess) -> None:
     """One alarm per gate before measuring, so connections and caches are warm; then forget it."""
     _, alarming = _reads()
     for index, link in enumerate(links):
         event = TagEvent(reader_id=_reader_id(index), gate_id=_gate_id(index), uid=alarming[0], afi=AFI_SECURED)
         link.publish(topic(site_id, Kind.READER, _reader_id(index), Channel.EVENT, "tag_arrived"), event)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(sims.on_writes()) < options.gates:
-        time.sleep(0.1)
-    time.sleep(0.3)
-    sims.ask("clear")
+    while time.monotonic() < deadline and len(await asyncio.to_thread(sims.on_writes)) < options.gates:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(sims.ask, "clear")
 
 
 def _settle(sims: SimulatorProcess, expected: int, limit_s: float) -> None:
@@ -672,9 +689,18 @@ def measure_demo_memory(*, settle_s: float = 5.0) -> dict[str, Any]:
 
 
 def _demo_process_name(process: psutil.Process) -> str:
+    """``openshelf sim gate-io --site … --device gate-1`` → ``sim gate-io gate-1``."""
     args = process.cmdline()
-    if "-m" in args and "openshelf" in args:
-        tail = args[args.index("openshelf") + 1:]
-        words = [word for word in tail if not word.startswith("-") and "/" not in word][:2]
-        return " ".join(words) or "openshelf"
-    return Path(args[0]).name if args else process.name()
+    if "-m" not in args or "openshelf" not in args:
+        return Path(args[0]).name if args else process.name()
+    tail = args[args.index("openshelf") + 1:]
+    while tail[:1] == ["--log-level"]:
+        tail = tail[2:]
+    words = []
+    for word in tail:
+        if word.startswith("-"):
+            break
+        words.append(word)
+    if "--device" in tail and tail.index("--device") + 1 < len(tail):
+        words.append(tail[tail.index("--device") + 1])
+    return " ".join(words) or "openshelf"

@@ -23,6 +23,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
@@ -104,6 +105,7 @@ class MqttLink:
         self._session_up = False  # guarded by _lock: subscriptions made now reach the broker
         self.stats = LinkStats()
         self._started = False
+        self._driver: _LoopDriver | None = None
         self._client = self._build_client(username, password)
 
     # ------------------------------------------------------------------ setup
@@ -152,9 +154,49 @@ class MqttLink:
             return self.connected.is_set()
         return self.connected.wait(wait_s)
 
+    def start_on_loop(self) -> None:
+        """Run the network I/O on the running asyncio loop instead of a thread of its own.
+
+        Handlers then run on the loop itself: no thread hand-over, no GIL passed back
+        and forth per message, one ``epoll`` for every link of the process. Connecting
+        (TCP, TLS) happens in the loop's default executor; reads, writes and keepalives
+        on the loop; a lost connection is re-established with the same capped backoff.
+        ``publish`` may still be called from any thread. Stop with ``await aclose()``.
+        """
+        if self._started:
+            raise MqttLinkError("link already started")
+        driver = _LoopDriver(self, self._client, self._broker)  # raises unless called on a running loop
+        self._started = True
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
+        self._driver = driver
+        driver.start()
+
+    async def aclose(self) -> None:
+        """:meth:`stop` without blocking the loop (for a link started with :meth:`start_on_loop`)."""
+        if self._driver is None:
+            await asyncio.to_thread(self.stop)
+            return
+        if not self._started:
+            return
+        if self._status_topic and self.connected.is_set():
+            info = self._client.publish(
+                self._status_topic, DeviceStatus(online=False).model_dump_json(), qos=_QOS, retain=True
+            )
+            deadline = time.monotonic() + 2.0
+            while not info.is_published() and self.connected.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        self._started = False
+        await self._driver.close()
+        self.connected.clear()
+
     def stop(self) -> None:
         """Say ``offline`` (a clean stop does not fire the Last Will) and disconnect."""
         if not self._started:
+            return
+        if self._driver is not None:
+            if self._driver.on_loop_thread():
+                raise MqttLinkError("on its own loop, stop the link with `await link.aclose()`")
+            asyncio.run_coroutine_threadsafe(self.aclose(), self._driver.loop).result(10)
             return
         if self._status_topic and self.connected.is_set():
             info = self._client.publish(
@@ -171,10 +213,14 @@ class MqttLink:
 
     # ------------------------------------------------------------------ publish / subscribe
 
-    def publish(self, topic_name: str, message: Message, *, retain: bool = False) -> paho.MQTTMessageInfo:
-        info = self._client.publish(topic_name, message.model_dump_json(), qos=_QOS, retain=retain)
+    def publish(self, topic_name: str, message: Message, *, retain: bool = False) -> paho.MQTTMessageInfo | None:
+        """Queue ``message`` (QoS 1). None only for a loop-driven link published to from another thread."""
+        payload = message.model_dump_json()
         self.stats.published += 1
-        return info
+        if self._driver is not None and not self._driver.on_loop_thread():
+            self._driver.loop.call_soon_threadsafe(self._client.publish, topic_name, payload, _QOS, retain)
+            return None
+        return self._client.publish(topic_name, payload, qos=_QOS, retain=retain)
 
     def subscribe(self, topic_filter: str, model: type[M], handler: Handler[M]) -> None:
         """Deliver every valid ``model`` published on ``topic_filter`` to ``handler``.
@@ -185,7 +231,11 @@ class MqttLink:
             self._subscriptions[topic_filter] = _Subscription(topic_filter, model, handler)
             self._routes.clear()
             session_up = self._session_up
-        if session_up:
+        if not session_up:
+            return
+        if self._driver is not None and not self._driver.on_loop_thread():
+            self._driver.loop.call_soon_threadsafe(self._client.subscribe, topic_filter, _QOS)
+        else:
             self._client.subscribe(topic_filter, qos=_QOS)
 
     # ------------------------------------------------------------------ callbacks
@@ -401,6 +451,133 @@ class _LowLatencyClient(paho.Client):
     def want_write(self) -> bool:
         sock = self._sock
         return super().want_write() or (isinstance(sock, _BufferedSocket) and sock.outgoing() > 0)
+
+
+class _LoopDriver:
+    """Drives one paho client from an asyncio loop: paho's "external event loop" interface.
+
+    paho reports the socket (``on_socket_open``/``close``) and when it has something to
+    write (``on_socket_register_write``); the loop calls ``loop_read``/``loop_write`` when
+    the socket is ready and ``loop_misc`` every second (keepalive). paho calls those hooks
+    from the executor thread during ``reconnect()``: they hop to the loop.
+    """
+
+    def __init__(self, link: MqttLink, client: paho.Client, broker: BrokerSettings) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._thread_id = threading.get_ident()
+        self._link = link
+        self._client = client
+        self._broker = broker
+        self._fd: int | None = None
+        self._socket_gone = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._thread_id
+
+    def start(self) -> None:
+        client = self._client
+        opened = client.on_socket_open
+        if opened is None:
+            raise MqttLinkError("the client has no socket-open hook")
+
+        def on_open(c: paho.Client, userdata: Any, sock: Any) -> None:
+            opened(c, userdata, sock)
+            self._on_loop(self._watch, sock.fileno())
+
+        client.on_socket_open = on_open
+        client.on_socket_close = lambda c, userdata, sock: self._on_loop(self._unwatch)
+        client.on_socket_register_write = lambda c, userdata, sock: self._on_loop(self._want_write)
+        client.on_socket_unregister_write = lambda c, userdata, sock: self._on_loop(self._no_write)
+        self._task = self.loop.create_task(self._run(), name=f"mqtt-{self._link._client_id}")
+
+    async def close(self) -> None:
+        self._stopping = True
+        self._client.disconnect()  # DISCONNECT leaves through loop_write, then paho closes the socket
+        if self._fd is not None:
+            try:
+                await asyncio.wait_for(self._socket_gone.wait(), 2.0)
+            except TimeoutError:
+                log.debug("broker did not see our DISCONNECT in time")
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._close_socket()  # never connected cleanly, or the DISCONNECT did not get out
+
+    def _close_socket(self) -> None:
+        if self._client.socket() is not None:
+            self._client._sock_close()  # noqa: SLF001 - paho has no public close; it calls on_socket_close
+        self._unwatch()
+
+    def _on_loop(self, action: Callable[..., None], *args: Any) -> None:
+        if self.on_loop_thread():
+            action(*args)
+        else:
+            self.loop.call_soon_threadsafe(action, *args)
+
+    def _watch(self, fd: int) -> None:
+        if self._stopping:  # a connect that finished after close() began
+            self._close_socket()
+            return
+        self._fd = fd
+        self._socket_gone.clear()
+        self.loop.add_reader(fd, self._readable)
+        if self._client.want_write():
+            self._want_write()
+
+    def _readable(self) -> None:
+        self._client.loop_read()
+        sock = self._client.socket()
+        if isinstance(sock, _BufferedSocket) and sock.pending() > 0:
+            # bytes already read from the kernel (or held by TLS) raise no epoll event: come back for them
+            self.loop.call_soon(self._readable)
+
+    def _unwatch(self) -> None:
+        if self._fd is None:
+            return
+        self.loop.remove_reader(self._fd)
+        self.loop.remove_writer(self._fd)
+        self._fd = None
+        self._socket_gone.set()
+
+    def _want_write(self) -> None:
+        if self._fd is not None:
+            self.loop.add_writer(self._fd, self._client.loop_write)
+
+    def _no_write(self) -> None:
+        if self._fd is not None:
+            self.loop.remove_writer(self._fd)
+
+    async def _run(self) -> None:
+        first_delay = 1.0
+        delay = first_delay
+        while not self._stopping:
+            connects = self._link.stats.connects
+            try:
+                await self.loop.run_in_executor(None, self._client.reconnect)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                log.warning("cannot reach broker %s:%s (%s); retrying in %.0f s", self._broker.host,
+                            self._broker.port, exc, delay)
+            else:
+                keepalive = self.loop.create_task(self._keepalive())
+                try:
+                    await self._socket_gone.wait()
+                finally:
+                    keepalive.cancel()
+                if self._link.stats.connects > connects:  # it was up: start the backoff afresh
+                    delay = first_delay
+            if self._stopping:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max(first_delay, self._broker.max_reconnect_delay_s))
+
+    async def _keepalive(self) -> None:
+        while self._client.loop_misc() == paho.MQTTErrorCode.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1.0)
 
 
 def _short_reason(exc: Exception) -> str:

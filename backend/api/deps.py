@@ -72,17 +72,32 @@ def require_role(*roles: StaffRole) -> Callable[[Staff], Staff]:
 
 def camera_identity(request: Request, ctx: BackendContext = Depends(context)) -> str:
     """HTTP Basic with a camera's id and its secret; answers 401 the same way for every failure."""
+    camera_id = device_from_basic(request, ctx, ctx.config.camera_ids)
+    if camera_id is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "camera credentials required",
+                            headers={"WWW-Authenticate": DEVICE_REALM})
+    return camera_id
+
+
+def kiosk_identity(request: Request, ctx: BackendContext = Depends(context)) -> str:
+    """HTTP Basic with a kiosk's id and its secret; answers 401 the same way for every failure."""
+    kiosk_id = device_from_basic(request, ctx, ctx.config.kiosk_ids)
+    if kiosk_id is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "kiosk credentials required",
+                            headers={"WWW-Authenticate": DEVICE_REALM})
+    return kiosk_id
+
+
+def device_from_basic(request: Request, ctx: BackendContext, allowed: frozenset[str]) -> str | None:
+    """The device (one of ``allowed``) whose id and secret the request's HTTP Basic header carries."""
     claimed = _basic_credentials(request.headers.get("authorization"))
-    if claimed is not None:
-        camera_id, password = claimed
-        known = ctx.config.device_secret(camera_id) if camera_id in ctx.config.camera_ids else None
-        expected = known.encode("utf-8") if known is not None else _DUMMY_SECRET
-        matches = hmac.compare_digest(password.encode("utf-8"), expected)
-        if matches and known is not None:
-            return camera_id
-    raise HTTPException(
-        status.HTTP_401_UNAUTHORIZED, "camera credentials required", headers={"WWW-Authenticate": DEVICE_REALM}
-    )
+    if claimed is None:
+        return None
+    device_id, password = claimed
+    known = ctx.config.device_secret(device_id) if device_id in allowed else None
+    expected = known.encode("utf-8") if known is not None else _DUMMY_SECRET
+    matches = hmac.compare_digest(password.encode("utf-8"), expected)
+    return device_id if matches and known is not None else None
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import Awaitable, Callable
 
+from starlette.requests import ClientDisconnect
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -80,11 +81,16 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The camera hung up mid-upload; its spool retries, nothing was stored.
+        log.info("upload from %s abandoned by the client", request.client.host if request.client else "?")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "upload interrupted") from None
     return b"".join(chunks)
 
 

@@ -2,12 +2,19 @@
 
 Schema changes go through a new Alembic revision in ``backend/migrations``;
 these classes and the revisions must agree (a test compares them).
+
+Circulation (revision 0003): an item carries its bibliographic facts and one of
+the circulation statuses; a patron has several cards (barcode, NFC UID, RFID
+card) and is named everywhere else by ``patrons.barcode``, the patron number;
+holds, fines, payments, the editable rules and the remembered results of
+idempotent requests have tables of their own.
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from backend.db.types import UtcDateTime
+from backend.circulation.model import HoldStatus, ItemStatus
+from backend.db.types import Money, UtcDateTime
+from openshelf.contract import utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,11 +47,6 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class ItemStatus(str, enum.Enum):
-    AVAILABLE = "available"
-    ON_LOAN = "on_loan"
 
 
 class AlarmStatus(str, enum.Enum):
@@ -69,6 +73,25 @@ class StaffRole(str, enum.Enum):
     ADMIN = "admin"
 
 
+class CardKind(str, enum.Enum):
+    BARCODE = "barcode"
+    NFC_UID = "nfc_uid"
+    RFID = "rfid"
+
+
+class HoldEnd(str, enum.Enum):
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class FineKind(str, enum.Enum):
+    OVERDUE = "overdue"
+    LOST = "lost"
+    DAMAGE = "damage"
+    MANUAL = "manual"
+
+
 def _one_of(column: str, values: type[enum.Enum]) -> str:
     listed = ", ".join(f"'{member.value}'" for member in values)
     return f"{column} IN ({listed})"
@@ -84,8 +107,19 @@ class Item(Base):
     parts: Mapped[int] = mapped_column(Integer, default=1)
     in_library_only: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.AVAILABLE.value)
+    record_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    isbn: Mapped[str | None] = mapped_column(String(32), default=None)
+    publisher: Mapped[str] = mapped_column(String(200), default="")
+    year: Mapped[int | None] = mapped_column(Integer, default=None)
+    call_number: Mapped[str] = mapped_column(String(100), default="")
+    item_type: Mapped[str] = mapped_column(String(32), default="book")
+    home_branch: Mapped[str] = mapped_column(String(32), default="")
+    holding_branch: Mapped[str] = mapped_column(String(32), default="")
+    location: Mapped[str] = mapped_column(String(100), default="")
+    # When the catalogue entry last changed: a running backend picks up imports made by another process.
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
-    tags: Mapped[list[Tag]] = relationship(back_populates="item")
+    tags: Mapped[list[Tag]] = relationship(back_populates="item", order_by="Tag.part")
 
     __table_args__ = (
         CheckConstraint("parts >= 1", name="parts_positive"),
@@ -115,6 +149,27 @@ class Patron(Base):
     pin_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     expires_on: Mapped[date | None] = mapped_column(Date, default=None)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    block_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    home_branch: Mapped[str] = mapped_column(String(32), default="")
+
+    cards: Mapped[list[PatronCard]] = relationship(back_populates="patron", cascade="all, delete-orphan",
+                                                   order_by="PatronCard.id")
+
+
+class PatronCard(Base):
+    """One of a patron's cards; ``card_id`` is what a kiosk or SIP2 terminal sends."""
+
+    __tablename__ = "patron_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(64), unique=True)
+    patron_id: Mapped[int] = mapped_column(Integer, ForeignKey("patrons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=CardKind.BARCODE.value)
+
+    patron: Mapped[Patron] = relationship(back_populates="cards")
+
+    __table_args__ = (CheckConstraint(_one_of("kind", CardKind), name="kind"),)
 
 
 class Loan(Base):
@@ -128,6 +183,11 @@ class Loan(Base):
     checked_out_at: Mapped[datetime] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The patron's category and the item's type when lent: the rule that governs the loan.
+    patron_category: Mapped[str] = mapped_column(String(32), default="adult")
+    item_type: Mapped[str] = mapped_column(String(32), default="book")
+    renewals: Mapped[int] = mapped_column(Integer, default=0)
+    branch: Mapped[str] = mapped_column(String(32), default="")
 
     __table_args__ = (
         # The database itself refuses a second open loan of one item.
@@ -139,6 +199,116 @@ class Loan(Base):
             postgresql_where=returned_at.is_(None),
         ),
     )
+
+
+class Hold(Base):
+    """A hold on an item or on any item of a bibliographic record; active while ``ended_at`` is null."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patron_barcode: Mapped[str] = mapped_column(
+        String(64), ForeignKey("patrons.barcode", onupdate="CASCADE", ondelete="CASCADE"), index=True
+    )
+    record_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    item_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("items.item_id", onupdate="CASCADE", ondelete="CASCADE"), default=None, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=HoldStatus.PENDING.value)
+    pickup_branch: Mapped[str] = mapped_column(String(32), default="")
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    pickup_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", HoldStatus), name="status"),
+        CheckConstraint(f"end_reason IS NULL OR {_one_of('end_reason', HoldEnd)}", name="end_reason"),
+        CheckConstraint("record_id IS NOT NULL OR item_id IS NOT NULL", name="target"),
+    )
+
+
+class Fine(Base):
+    """A charge on a patron's account: ``amount`` as charged, ``outstanding`` what is still owed."""
+
+    __tablename__ = "fines"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patron_barcode: Mapped[str] = mapped_column(
+        String(64), ForeignKey("patrons.barcode", onupdate="CASCADE", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default=FineKind.OVERDUE.value)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    outstanding: Mapped[Decimal] = mapped_column(Money)
+    # Not a foreign key: a fine outlives a withdrawn item.
+    item_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    description: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (CheckConstraint(_one_of("kind", FineKind), name="kind"),)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patron_barcode: Mapped[str] = mapped_column(
+        String(64), ForeignKey("patrons.barcode", onupdate="CASCADE", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(Money)
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reference: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CirculationRuleRow(Base):
+    """One row of the editable rules table (see backend.circulation.model.CirculationRule)."""
+
+    __tablename__ = "circulation_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patron_category: Mapped[str] = mapped_column(String(32))
+    item_type: Mapped[str] = mapped_column(String(32))
+    loan_period: Mapped[int] = mapped_column(Integer)
+    period_unit: Mapped[str] = mapped_column(String(8))
+    max_loans: Mapped[int] = mapped_column(Integer)
+    max_renewals: Mapped[int] = mapped_column(Integer)
+    renewal_period: Mapped[int | None] = mapped_column(Integer, default=None)
+    renew_from: Mapped[str] = mapped_column(String(16))
+    holds_block_renewal: Mapped[bool] = mapped_column(Boolean)
+    fine_per_day: Mapped[Decimal] = mapped_column(Money)
+    grace_days: Mapped[int] = mapped_column(Integer)
+    max_fine: Mapped[Decimal | None] = mapped_column(Money, default=None)
+    fine_limit: Mapped[Decimal | None] = mapped_column(Money, default=None)
+
+    __table_args__ = (
+        UniqueConstraint("patron_category", "item_type", name="uq_circulation_rules_category_item_type"),
+        CheckConstraint("period_unit IN ('days', 'hours')", name="period_unit"),
+        CheckConstraint("renew_from IN ('due_date', 'now')", name="renew_from"),
+    )
+
+
+class CirculationPolicy(Base):
+    """The settings that are not per category × item type; one row, created with the default rules."""
+
+    __tablename__ = "circulation_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    hold_pickup_days: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class CirculationResult(Base):
+    """The first answer to an idempotent request, so a replay with the same key gets it again."""
+
+    __tablename__ = "circulation_results"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    result_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class Alarm(Base):

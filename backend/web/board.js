@@ -1,11 +1,15 @@
-/* The alarm board: loads alarms, follows /api/alarms/stream live, lets staff acknowledge. */
+/* The alarm board: loads alarms, follows the live stream, lets staff acknowledge and keep alarms. */
 "use strict";
 
 (function () {
   const { t, has, apply, formatTime, setUpToggle, onChange } = window.OpenShelfI18n;
+  const { api, element } = window.OpenShelfDom;
+  const ops = window.OpenShelfOps;
   const PAGE = 50;
   const OUTCOMES = ["returned_to_desk", "checked_out", "false_alarm", "patron_left"];
+  const CLIP_FORMATS = { "video/x-msvideo": "AVI", "video/avi": "AVI", "video/msvideo": "AVI", "video/mp4": "MP4" };
   const alarms = new Map();
+  const kept = new Map(); // alarm id → {kept_by, kept_at, note} while kept for an incident
   const list = document.getElementById("alarm-list");
   const template = document.getElementById("alarm-template");
   const connection = document.getElementById("connection-status");
@@ -15,29 +19,14 @@
   let connectionKey = "conn.connecting";
   let loaded = 0;
 
-  // ------------------------------------------------------------------ helpers
-
-  async function api(path, options) {
-    const response = await fetch(path, Object.assign({ credentials: "same-origin",
-      headers: { "Accept": "application/json" } }, options || {}));
-    if (response.status === 401) {
-      window.location.reload(); // the server shows the login page
-      throw new Error("logged out");
-    }
-    return response;
-  }
-
-  function element(tag, attributes, text) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
   function setConnection(state, key) {
     connection.dataset.state = state;
     connectionKey = key;
     document.getElementById("connection-label").textContent = t(key);
+  }
+
+  function seesAlarms() {
+    return me && (me.role === "security" || me.role === "admin");
   }
 
   // ------------------------------------------------------------------ rendering
@@ -64,6 +53,23 @@
     button.append(image);
     button.addEventListener("click", () => openSnapshot(alarm.snapshot_url, image.alt));
     return button;
+  }
+
+  function evidence(alarm, problems, downloads) {
+    for (const entry of alarm.evidence || []) {
+      if (entry.url && entry.kind === "clip") {
+        const format = CLIP_FORMATS[entry.content_type] || "video";
+        const name = alarm.id + "-" + entry.camera_id + (format === "MP4" ? ".mp4" : ".avi");
+        // Served by the audited evidence route: every download is logged.
+        downloads.append(element("a", { href: entry.url, download: name, class: "clip-link",
+          "data-testid": "alarm-clip-link" }, t("alarm.downloadClip", { format })), " ");
+      } else if (entry.problem) {
+        const key = entry.kind === "clip" ? "alarm.noClip" : "alarm.noSnapshotReason";
+        problems.append(element("p", { "data-testid": entry.kind === "clip" ? "alarm-no-clip" : "alarm-snapshot-problem",
+          "data-camera-id": entry.camera_id }, t(key, { problem: entry.problem })));
+      }
+    }
+    problems.hidden = problems.childElementCount === 0;
   }
 
   function ackControls(alarm, box) {
@@ -95,10 +101,31 @@
     box.append(buttons);
   }
 
+  function keepControls(alarm, box) {
+    box.setAttribute("aria-label", t("keep.keep"));
+    const mark = kept.get(alarm.id);
+    const toggle = element("button", { type: "button", class: "secondary", "data-testid": "keep-toggle",
+      "aria-pressed": String(Boolean(mark)) }, t(mark ? "keep.release" : "keep.keep"));
+    if (mark) {
+      box.append(element("p", { class: "kept-info", "data-testid": "alarm-kept-info" },
+        t("keep.kept", { user: mark.kept_by, time: formatTime(mark.kept_at) }) + (mark.note ? ": " + mark.note : "")));
+      toggle.addEventListener("click", () => keep(alarm.id, { kept: false }, box));
+      box.append(toggle);
+      return;
+    }
+    const noteId = "keep-note-" + alarm.id;
+    const note = element("input", { id: noteId, type: "text", maxlength: "2000", "data-testid": "keep-note",
+      placeholder: t("keep.note") });
+    toggle.addEventListener("click", () => keep(alarm.id, { kept: true, note: note.value || null }, box));
+    // The placeholder shows the label; the real label stays for screen readers.
+    box.append(element("label", { for: noteId, class: "visually-hidden" }, t("keep.note")), note, toggle);
+  }
+
   function render(alarm) {
     const row = template.content.firstElementChild.cloneNode(true);
     row.dataset.alarmId = alarm.id;
     row.dataset.status = alarm.status;
+    row.dataset.kept = String(kept.has(alarm.id));
     row.id = "alarm-" + alarm.id;
     row.querySelector(".alarm-media").append(media(alarm));
     const time = row.querySelector("time");
@@ -109,14 +136,14 @@
     const local = row.querySelector(".local");
     local.textContent = t("alarm.local");
     local.hidden = !alarm.decided_locally;
+    const keptBadge = row.querySelector(".kept");
+    keptBadge.textContent = t("keep.badge");
+    keptBadge.hidden = !kept.has(alarm.id);
     const items = row.querySelector(".alarm-items");
     alarm.items.forEach((item) => items.append(itemLine(item)));
-    const problem = row.querySelector(".evidence-problem");
-    if (alarm.evidence_problem) {
-      problem.textContent = t("alarm.evidenceProblem", { problem: alarm.evidence_problem });
-      problem.hidden = false;
-    }
+    evidence(alarm, row.querySelector(".evidence-problem"), row.querySelector(".alarm-evidence"));
     ackControls(alarm, row.querySelector(".ack"));
+    keepControls(alarm, row.querySelector(".keep"));
     return row;
   }
 
@@ -147,8 +174,18 @@
 
   // ------------------------------------------------------------------ actions
 
+  function disable(box, disabled) {
+    box.querySelectorAll("button").forEach((button) => { button.disabled = disabled; });
+  }
+
+  function showFailure(box) {
+    disable(box, false);
+    const note = box.querySelector(".ack-error") || box.appendChild(element("p", { class: "ack-error", role: "alert" }));
+    note.textContent = t("ack.failed");
+  }
+
   async function act(alarmId, action, body, box) {
-    box.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+    disable(box, true);
     try {
       const response = await api("/api/alarms/" + encodeURIComponent(alarmId) + "/" + action, {
         method: "POST",
@@ -162,11 +199,30 @@
       }
       throw new Error("HTTP " + response.status);
     } catch (problem) {
-      box.querySelectorAll("button").forEach((button) => { button.disabled = false; });
-      const note = box.querySelector(".ack-error")
-        || box.appendChild(element("p", { class: "ack-error", role: "alert" }));
-      note.textContent = t("ack.failed");
+      showFailure(box);
     }
+  }
+
+  async function keep(alarmId, body, box) {
+    disable(box, true);
+    try {
+      const response = await api("/api/alarms/" + encodeURIComponent(alarmId) + "/keep", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Accept": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      markKept(await response.json());
+    } catch (problem) {
+      showFailure(box);
+    }
+  }
+
+  function markKept(mark) {
+    if (mark.kept) kept.set(mark.alarm_id, mark);
+    else kept.delete(mark.alarm_id);
+    const alarm = alarms.get(mark.alarm_id);
+    if (alarm) upsert(alarm, false);
   }
 
   function openSnapshot(url, alt) {
@@ -179,29 +235,49 @@
 
   // ------------------------------------------------------------------ loading and the live stream
 
+  async function loadKept() {
+    const response = await api("/api/kept-alarms");
+    if (!response.ok) return;
+    kept.clear();
+    (await response.json()).forEach((mark) => kept.set(mark.alarm_id, mark));
+  }
+
   async function loadAlarms(more) {
     const offset = more ? loaded : 0;
+    if (!more) await loadKept();
     const response = await api("/api/alarms?limit=" + PAGE + "&offset=" + offset);
     if (!response.ok) return;
     const page = await response.json();
     page.alarms.forEach((alarm) => upsert(alarm, false));
+    if (!more) renderAll(); // a mark may have changed on an alarm that did not
     loaded = Math.max(loaded, offset + page.alarms.length);
     document.getElementById("load-more").hidden = loaded >= page.total;
     document.getElementById("alarm-empty").hidden = alarms.size > 0;
   }
 
+  function refreshAll() {
+    // Fill in whatever happened while the stream was away.
+    if (seesAlarms()) loadAlarms(false).catch(() => {});
+    ops.loadOccupancy().catch(() => {});
+    ops.loadDevices().catch(() => {});
+  }
+
   function connect() {
     if (stream) stream.close();
     setConnection("connecting", "conn.connecting");
-    stream = new EventSource("/api/alarms/stream");
+    // Security staff follow the alarm stream, which carries the gate events too; others the gate stream.
+    stream = new EventSource(seesAlarms() ? "/api/alarms/stream" : "/api/gates/stream");
     stream.addEventListener("open", () => {
       retryMs = 1000;
       connection.dataset.connects = String(Number(connection.dataset.connects || 0) + 1);
       setConnection("live", "conn.live");
-      loadAlarms(false).catch(() => {}); // fill whatever happened while disconnected
+      refreshAll();
     });
     const onAlarm = (event) => upsert(JSON.parse(event.data), event.type === "alarm");
     ["alarm", "snapshot", "evidence", "alarm_updated"].forEach((name) => stream.addEventListener(name, onAlarm));
+    stream.addEventListener("alarm_kept", (event) => markKept(JSON.parse(event.data)));
+    stream.addEventListener("occupancy", (event) => ops.showOccupancy(JSON.parse(event.data)));
+    stream.addEventListener("device_health", () => ops.loadDevices().catch(() => {}));
     stream.addEventListener("error", () => {
       setConnection("reconnecting", "conn.reconnecting");
       if (stream.readyState === EventSource.CLOSED) {
@@ -212,32 +288,14 @@
     });
   }
 
-  async function loadDevices() {
-    const response = await api("/api/devices");
-    if (!response.ok) return;
-    const body = document.querySelector("#device-table tbody");
-    body.replaceChildren();
-    for (const device of await response.json()) {
-      const row = element("tr", { "data-testid": "device-row", "data-device-id": device.id });
-      const status = device.online === true ? "devices.online" : device.online === false ? "devices.offline"
-        : "devices.unknown";
-      row.append(element("td", {}, device.id + (device.name ? " — " + device.name : "")),
-        element("td", {}, device.kind),
-        element("td", { "data-state": String(device.online) }, t(status)),
-        element("td", {}, formatTime(device.last_seen)),
-        element("td", { class: "state" }, device.state ? JSON.stringify(device.state) : ""));
-      body.append(row);
-    }
-  }
-
   async function start() {
     apply(document);
     setUpToggle(document.getElementById("lang-toggle"));
     onChange(() => {
       renderAll();
+      ops.relabel();
       setConnection(connection.dataset.state, connectionKey);
       if (me) showUser();
-      if (!document.getElementById("device-section").hidden) loadDevices().catch(() => {});
     });
     document.getElementById("logout-button").addEventListener("click", async () => {
       await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
@@ -249,19 +307,20 @@
     const response = await api("/api/me");
     me = await response.json();
     showUser();
-    if (me.role === "security" || me.role === "admin") {
+    ["occupancy-section", "live-section", "device-section"].forEach((id) => {
+      document.getElementById(id).hidden = false;
+    });
+    if (seesAlarms()) {
       document.getElementById("alarm-section").hidden = false;
       await loadAlarms(false);
-      connect();
     } else {
-      setConnection("idle", "conn.live");
-      connection.hidden = true;
+      document.body.classList.add("no-alarms");
     }
-    if (me.role === "technician" || me.role === "admin") {
-      document.getElementById("device-section").hidden = false;
-      await loadDevices();
-      window.setInterval(() => loadDevices().catch(() => {}), 10000);
-    }
+    await Promise.all([ops.loadOccupancy(), ops.loadDevices()]);
+    connect();
+    // Device states change without events (a camera going stale); the day's reset too.
+    window.setInterval(() => ops.loadDevices().catch(() => {}), 10000);
+    window.setInterval(() => ops.loadOccupancy().catch(() => {}), 60000);
   }
 
   function showUser() {

@@ -32,13 +32,15 @@ BLOCKED_KEYS = {27, 9} | set(range(282, 294))  # Escape, Tab, F1-F12: never reac
 class KioskRoot(FloatLayout):
     """Every touch anywhere counts as activity (it resets the idle countdown)."""
 
-    def __init__(self, on_activity: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, on_activity: Callable[[], None], swallowing: Callable[[], bool], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._on_activity = on_activity
+        self._swallowing = swallowing
 
     def on_touch_down(self, touch: Any) -> bool:
+        swallow = self._swallowing()  # asked first: the activity below takes the overlay away
         self._on_activity()
-        return bool(super().on_touch_down(touch))
+        return True if swallow else bool(super().on_touch_down(touch))
 
 
 class KioskApp(App):
@@ -68,7 +70,7 @@ class KioskApp(App):
     # ------------------------------------------------------------------ lifecycle
 
     def build(self) -> KioskRoot:
-        return KioskRoot(on_activity=self._activity)
+        return KioskRoot(on_activity=self._activity, swallowing=lambda: self._overlay is not None)
 
     def on_start(self) -> None:
         from kivy.core.window import Window

@@ -181,4 +181,5 @@ def api(backend_config: BackendServiceConfig) -> Iterator[Api]:
     app = create_app(backend_config, engine=engine, gate_service=gate, notifier=notifier, passwords=passwords)
     with TestClient(app, base_url="http://testserver") as client:
         yield Api(client, backend_config, sessions, notifier, gate)
+    app.state.ctx.circulation.close()
     engine.dispose()

@@ -53,18 +53,37 @@ async def test_a_failing_handler_does_not_stop_the_rest_of_its_batch():
     assert got == [0, 2]
 
 
-async def test_messages_put_while_a_batch_drains_get_their_own_wake_up():
+async def test_messages_put_from_a_thread_while_a_batch_drains_get_their_own_wake_up():
     inbox = LoopInbox(asyncio.get_running_loop())
     got: list[int] = []
 
     def handler(parts: TopicParts, n: int) -> None:
         got.append(n)
-        if n == 0:  # arrives during the drain, as from a network thread
-            inbox.put(handler, parts, 1)
+        if n == 0:  # arrives during the drain, from a network thread
+            thread = threading.Thread(target=inbox.put, args=(handler, parts, 1))
+            thread.start()
+            thread.join()
 
-    inbox.put(handler, PARTS, 0)
+    thread = threading.Thread(target=inbox.put, args=(handler, PARTS, 0))
+    thread.start()
+    thread.join()
     await _until(lambda: got == [0, 1])
     assert inbox.wake_ups == 2
+
+
+async def test_on_the_loop_itself_a_message_is_handled_at_once_unless_others_wait():
+    inbox = LoopInbox(asyncio.get_running_loop())
+    got: list[str] = []
+    handler = inbox.wrap(lambda parts, name: got.append(name))
+    handler(PARTS, "direct")  # a link driven by this loop: nothing queued, so no hand-over at all
+    assert got == ["direct"] and inbox.wake_ups == 0
+    thread = threading.Thread(target=handler, args=(PARTS, "from a thread"))
+    thread.start()
+    thread.join()
+    handler(PARTS, "behind it")  # must not overtake what is already queued
+    assert got == ["direct"]
+    await _until(lambda: len(got) == 3)
+    assert got == ["direct", "from a thread", "behind it"]
 
 
 def test_a_put_after_the_loop_closed_is_dropped_quietly():

@@ -7,8 +7,8 @@ Patron-facing sentences come from the backend's message catalogue, so the
 kiosk shows exactly what the backend would send. It records how often each
 idempotency key was *applied*, so tests can prove nothing is applied twice.
 
-Modes for offline tests: ``stop()``/``start()`` (a backend restart: the status
-topic goes offline and online again), ``silent`` (connected but not answering)
+Modes for offline tests: ``go_down()``/``come_back()`` (a backend restart as the
+kiosk sees it: the status topic goes offline, then online again), ``silent`` (connected but not answering)
 and ``lose_answers`` (applies the request but the answer never arrives).
 """
 
@@ -29,6 +29,7 @@ from backend.circulation.messages import ReasonCode, message
 from openshelf.contract import (
     Channel,
     CirculationOp,
+    DeviceStatus,
     CirculationReply,
     CirculationRequest,
     HoldLine,
@@ -103,6 +104,7 @@ class KioskPeer:
         self._lock = threading.Lock()
         self._link: MqttLink | None = None
         self._http = _CatalogueServer(self, kiosk_credentials)
+        self._status_topic = topic(site, Kind.BACKEND, backend_id, Channel.STATUS)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -112,9 +114,8 @@ class KioskPeer:
 
     def start(self) -> "KioskPeer":
         self._http.start()
-        status = topic(self.site, Kind.BACKEND, self.backend_id, Channel.STATUS)
         link = MqttLink(self._broker, client_id=f"{self.site}-{self.backend_id}-{uuid.uuid4().hex[:6]}",
-                        status_topic=status)
+                        status_topic=self._status_topic)
         link.subscribe(topic(self.site, Kind.BACKEND, self.backend_id, Channel.CMD, "circulation"),
                        CirculationRequest, self._on_request)
         assert link.start(), "peer could not connect to the broker"
@@ -126,6 +127,20 @@ class KioskPeer:
         if self._link is not None:
             self._link.stop()
             self._link = None
+
+    def go_down(self) -> None:
+        """A backend restart as the kiosk sees it: the status topic says offline, nothing is answered..."""
+        assert self._link is not None
+        self._link.publish(self._status_topic, DeviceStatus(online=False), retain=True).wait_for_publish(5)
+        with self._lock:
+            self.silent = True
+
+    def come_back(self) -> None:
+        """...until the backend is up again and says so (the same in-memory library: nothing lost)."""
+        assert self._link is not None
+        with self._lock:
+            self.silent = False
+        self._link.publish(self._status_topic, DeviceStatus(online=True), retain=True).wait_for_publish(5)
 
     def close(self) -> None:
         self.stop()
@@ -149,9 +164,9 @@ class KioskPeer:
 
     def _on_request(self, parts: TopicParts, request: CirculationRequest) -> None:
         with self._lock:
-            self.requests.append(request)
             if self.silent:
-                return
+                return  # a backend that is down never sees the request
+            self.requests.append(request)
             reply = self._answer(request)
         if self.lose_answers or self._link is None:
             return

@@ -13,7 +13,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +42,27 @@ _MARKUP = re.compile(r"\[/?[a-z]+(=[^\]]*)?\]")
 
 
 class ShiftableClock:
-    """time.monotonic plus an offset the test can move forward (idle timeouts without waiting)."""
+    """time.monotonic plus an offset the test can move (idle timeouts without waiting), or hold still."""
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self._held: float | None = None
 
     def __call__(self) -> float:
-        return time.monotonic() + self.offset
+        return self._held if self._held is not None else time.monotonic() + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Time stands still inside the block (taking screenshots is not the patron's idle time)."""
+        self._held = self()
+        try:
+            yield
+        finally:
+            self.offset = self._held - time.monotonic()
+            self._held = None
 
 
 def tag_uid(number: int) -> str:
@@ -124,9 +136,12 @@ class KioskRig:
         prepare_kivy(fullscreen=False, size=SCREENSHOT_SIZES[0])
         from kivy.base import runTouchApp
 
+        from kiosk.controller import RetryTimings
         from kiosk.main import build_kiosk
 
-        self.runtime = build_kiosk(load_site(site_path), KIOSK, lockdown=False, clock=self.clock, replay_retry_s=0.5)
+        # Automatic retries wait longer than in production, so a test can see the failure before it heals.
+        self.runtime = build_kiosk(load_site(site_path), KIOSK, lockdown=False, clock=self.clock, replay_retry_s=0.5,
+                                   retry=RetryTimings(after_s=4.0))
         self.runtime.start()
         wait_for(self.runtime.link.connected.is_set, 10, what="kiosk broker connection")
         self.app._run_prepare()
@@ -255,6 +270,10 @@ class KioskRig:
 
     def capture(self, name: str, *, large_too: bool = False) -> list[Path]:
         """Screenshots of the current screen in both languages; every one passes the layout checks."""
+        with self.clock.held():
+            return self._capture(name, large_too)
+
+    def _capture(self, name: str, large_too: bool) -> list[Path]:
         from kivy.core.window import Window
 
         original = self.controller.t.language

@@ -224,7 +224,7 @@ def test_multi_part_set_is_never_checked_out_incomplete(kiosk: KioskRig) -> None
     kiosk.wait_screen("borrow")
     kiosk.sim.place_tag(item_tag(0x5001, "B5001", parts=2, part=1))
     kiosk.wait_item("B5001", "waiting_parts")
-    kiosk.wait_item("B5001", "incomplete", timeout_s=5)  # the reader's set wait is over
+    kiosk.wait_item("B5001", "incomplete")  # the reader's set wait is over
     assert kiosk.text("item.status:B5001") == "Thiếu phần 2. Vui lòng đặt đủ các phần lên đầu đọc."
     assert not kiosk.peer.on_loan("B5001") and kiosk.sim.afi_of(tag_uid(0x5001)) == SECURED
     kiosk.capture("borrow-multipart")
@@ -316,7 +316,7 @@ def test_offline_borrow_is_queued_and_replayed_once_after_the_backend_restarts(k
     kiosk.peer.library.add_patron(PeerPatron("P7001", pin="7007"))
     add_items(kiosk, PeerItem("B7001", "Những ngôi sao xa xôi", "Lê Minh Khuê"),
               PeerItem("B7002", "Người mẹ cầm súng", "Nguyễn Thi"))
-    kiosk.peer.stop()
+    kiosk.peer.go_down()
     kiosk.pump(lambda: kiosk.app.controls.get("offline.banner"), what="the offline banner")
     kiosk.tap("start.borrow")
     kiosk.scan_barcode("P7001")
@@ -336,15 +336,14 @@ def test_offline_borrow_is_queued_and_replayed_once_after_the_backend_restarts(k
     kiosk.tap("receipt.done")
     kiosk.wait_screen("start")
 
-    kiosk.peer.start()  # the backend comes back
+    kiosk.peer.come_back()
     kiosk.pump(lambda: kiosk.peer.loans_of("P7001") == {"B7001", "B7002"}, what="replayed loans")
     kiosk.pump(lambda: not kiosk.app.controls.get("offline.banner"), what="the offline banner gone")
     assert kiosk.runtime.queue.pending_count() == 0
-    replays = kiosk.peer.ops(CirculationOp.CHECKOUT)
-    assert [request.item_id for request in replays] == ["B7001", "B7002"] or \
-        sorted(request.item_id for request in replays) == ["B7001", "B7002"]
-    assert all(request.no_block and request.card_id == "P7001" for request in replays)
-    assert sorted(kiosk.peer.applied.values()) == [1, 1]
+    replays = [request for request in kiosk.peer.ops(CirculationOp.CHECKOUT) if request.card_id == "P7001"]
+    assert [request.item_id for request in replays] == ["B7001", "B7002"]  # in the order they happened
+    assert all(request.no_block and request.occurred_at < replays[-1].sent_at for request in replays)
+    assert [kiosk.peer.applied[request.idempotency_key] for request in replays] == [1, 1]
     kiosk.pump(lambda: kiosk.states[-1].mode is KioskMode.IDLE and kiosk.states[-1].queued_transactions == 0,
                what="idle state after the replay")
 
@@ -361,8 +360,9 @@ def test_an_answer_lost_after_the_deadline_is_not_applied_twice(kiosk: KioskRig)
     assert kiosk.peer.loans_of("P8001") == {"B8001"} and kiosk.runtime.queue.pending_count() == 1
     kiosk.peer.lose_answers = False
     kiosk.pump(lambda: kiosk.runtime.queue.pending_count() == 0, what="replay of the unanswered checkout")
-    [key] = kiosk.peer.applied
-    assert kiosk.peer.applied[key] == 1 and len(kiosk.peer.ops(CirculationOp.CHECKOUT)) == 2
+    attempts = [request for request in kiosk.peer.ops(CirculationOp.CHECKOUT) if request.item_id == "B8001"]
+    assert len(attempts) == 2 and attempts[0].idempotency_key == attempts[1].idempotency_key
+    assert kiosk.peer.applied[attempts[0].idempotency_key] == 1 and attempts[1].no_block
     assert kiosk.sim.afi_of(tag_uid(0x8001)) == UNSECURED
 
 
