@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.circulation.config import CirculationSettings
+from backend.circulation.errors import StoreError
 from backend.circulation.factory import build_circulation
 from backend.circulation.interface import Circulation
 from backend.circulation.service import PinHasher
@@ -37,6 +39,7 @@ from backend.kiosk_circulation import KioskAnswers
 from backend.kiosk_service import KioskCirculationService
 from backend.kiosk_sessions import KioskSessions
 from backend.sip2_service import BackendSip2Server, sip2_server_settings
+from openshelf.contract import utcnow
 from openshelf.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,43 @@ def email_lookup(sessions: sessionmaker[Session]) -> Callable[[str], str | None]
     return email_of
 
 
+# Remembered answers outlive any replay a kiosk may still send (offline replays are at most 30 days late).
+KEEP_RESULTS = timedelta(days=90)
+PRUNE_EVERY_S = 6 * 3600.0
+
+
+class ResultPruner:
+    """Forgets old idempotency answers now and then, on its own thread (standalone mode)."""
+
+    def __init__(self, store: SqlCirculationStore, *, every_s: float = PRUNE_EVERY_S) -> None:
+        self._store = store
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="circulation-prune", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                pruned = self._store.prune_results(utcnow() - KEEP_RESULTS)
+                if pruned:
+                    log.info("forgot %d remembered circulation answer(s) older than %s", pruned, KEEP_RESULTS)
+            except StoreError as exc:
+                log.warning("could not prune remembered circulation answers: %s", exc)
+            if self._stop.wait(self._every_s):
+                return
+
+
 class CirculationRuntime:
     """Kiosk service, SIP2 server and (SIP2 mode) loan-state refresher, started and stopped together."""
 
@@ -100,6 +140,7 @@ class CirculationRuntime:
                                                      root=config.broker.root, backend_id=config.backend.id)
         self.refresher = None if parts.standalone else LoanStateRefresher(parts.inner, view,
                                                                           remember=status_recorder(sessions))
+        self.pruner = ResultPruner(parts.store) if parts.store is not None else None
         server_settings = sip2_server_settings(config)
         self.sip2 = None if server_settings is None else BackendSip2Server(
             parts.circulation, server_settings, required=not config.demo)
@@ -109,6 +150,8 @@ class CirculationRuntime:
         self.kiosk_service.start()
         if self.refresher is not None:
             self.refresher.start()
+        if self.pruner is not None:
+            self.pruner.start()
         if self.sip2 is not None:
             self.sip2.start()
 
@@ -117,5 +160,7 @@ class CirculationRuntime:
             self.sip2.stop()
         if self.refresher is not None:
             self.refresher.stop()
+        if self.pruner is not None:
+            self.pruner.stop()
         self.kiosk_service.stop()
         self.parts.close()

@@ -215,8 +215,7 @@ class KioskAnswers:
         session = self._sessions.get(request.session_id, request.kiosk_id)
         if session is not None:
             if request.card_id and request.card_id != session.card_id:
-                log.warning("kiosk %s sent card %s with the session of another card", request.kiosk_id,
-                            request.card_id)
+                log.warning("kiosk %s sent a card with the session of another card; refused", request.kiosk_id)
                 return None
             return session.card_id
         if request.no_block and request.card_id:

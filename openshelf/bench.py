@@ -30,6 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--gate-processes", choices=["one", "each"], default="one",
                       help="all gates in one `openshelf gate --all` process (default), or one process per gate")
     gate.add_argument("--floor-samples", type=int, default=500, help="samples for each transport floor")
+    gate.add_argument("--beam-poll-ms", type=int, default=50,
+                      help="each gate polls its beams this often (site default 50); 0 turns people counting off")
     gate.add_argument("--keep", action="store_true", help="keep the temporary folder with the site file and logs")
     gate.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     gate.set_defaults(func=_run_gate)
@@ -78,6 +80,7 @@ def _run_gate(args: argparse.Namespace) -> int:
     report = run_gate_bench(GateBenchOptions(
         rate=args.rate, seconds=args.seconds, gates=args.gates, alarm_share=args.alarm_share, broker=args.broker,
         gate_processes=args.gate_processes, floor_samples=args.floor_samples, keep_workdir=args.keep,
+        beam_poll_ms=args.beam_poll_ms,
     ))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -110,6 +113,10 @@ def _run_demo_memory(args: argparse.Namespace) -> int:
     return 0 if report["processes"] else 1
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _print_table(report: dict) -> None:
     out = sys.stdout
     alarms, floor, split = report["alarms"], report["floor"], report["split"]["tag_to_command"]
@@ -117,14 +124,20 @@ def _print_table(report: dict) -> None:
     out.write(f"gate alarm latency, {config['rate']:.0f} reads/s, {config['gates']} gate(s) "
               f"({config['gate_processes']} process{'es' if config['gate_processes'] == 'each' else ''}), "
               f"broker {config['broker']}\n")
-    out.write(f"  tag published -> relay on: p50 {alarms['p50_ms']:.2f} ms  p99 {alarms['p99_ms']:.2f} ms  "
-              f"max {alarms['max_ms']:.2f} ms (n={alarms['measured']}, missing {alarms['missing']}, "
+    out.write(f"  tag published -> relay on: p50 {_num(alarms['p50_ms'])} ms  p99 {_num(alarms['p99_ms'])} ms  "
+              f"max {_num(alarms['max_ms'])} ms (n={alarms['measured']}, missing {alarms['missing']}, "
               f"local {alarms['local_alarms']}, matching {alarms['matching']})\n")
-    out.write(f"  tag published -> alarm command seen: p50 {split['p50_ms']:.2f} ms  p99 {split['p99_ms']:.2f} ms\n")
-    out.write(f"  floor: broker hop p50 {floor['broker_hop_p50_ms']:.2f} / p99 {floor['broker_hop_p99_ms']:.2f} ms, "
-              f"modbus write p50 {floor['modbus_write_p50_ms']:.2f} / p99 {floor['modbus_write_p99_ms']:.2f} ms, "
-              f"path floor p99 {floor['path_p99_ms']:.2f} ms\n")
-    out.write(f"  achieved rate {report['achieved_rate']:.0f} reads/s; p99 / floor = {report['p99_over_floor']:.2f}\n")
+    exact, gate_share = alarms["exact_gates"], report["split"]["command_to_relay"]
+    out.write(f"  on the {exact['gates']} gate(s) with exact pairing: p50 {_num(exact['p50_ms'])} ms  "
+              f"p99 {_num(exact['p99_ms'])} ms (n={exact['n']})\n")
+    out.write(f"  split: tag -> alarm command seen p50 {_num(split['p50_ms'])} / p99 {_num(split['p99_ms'])} ms; "
+              f"command -> relay on p50 {_num(gate_share['p50_ms'])} / p99 {_num(gate_share['p99_ms'])} ms\n")
+    out.write(f"  floor: broker hop p50 {_num(floor['broker_hop_p50_ms'])} / "
+              f"p99 {_num(floor['broker_hop_p99_ms'])} ms, "
+              f"modbus write p50 {_num(floor['modbus_write_p50_ms'])} / p99 {_num(floor['modbus_write_p99_ms'])} ms, "
+              f"path floor p99 {_num(floor['path_p99_ms'])} ms\n")
+    out.write(f"  achieved rate {report['achieved_rate']:.0f} reads/s; "
+              f"p99 / floor = {_num(report['p99_over_floor'])}\n")
     machine = report["machine"]
     out.write(f"  machine: {machine['busy_percent_of_one_core']:.0f}% of one core busy "
               f"({machine['other_processes_percent_of_one_core']:.0f}% not ours), steal {machine['steal_percent']}%\n")

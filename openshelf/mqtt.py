@@ -444,8 +444,11 @@ class _LowLatencyClient(paho.Client):
             except OSError as exc:
                 log.debug("send to broker failed: %s", exc)
                 return self._loop_rc_handle(paho.MQTTErrorCode.MQTT_ERR_CONN_LOST)
-            if sock.outgoing():
+            # paho decided about write interest before the flush; tell it again now
+            if self.want_write():
                 self._call_socket_register_write()
+            else:
+                self._call_socket_unregister_write()
         return rc
 
     def want_write(self) -> bool:
@@ -469,6 +472,8 @@ class _LoopDriver:
         self._client = client
         self._broker = broker
         self._fd: int | None = None
+        self._flush_pending = False
+        self._writer_added = False
         self._socket_gone = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -540,17 +545,39 @@ class _LoopDriver:
         if self._fd is None:
             return
         self.loop.remove_reader(self._fd)
-        self.loop.remove_writer(self._fd)
+        if self._writer_added:
+            self.loop.remove_writer(self._fd)
+            self._writer_added = False
         self._fd = None
         self._socket_gone.set()
 
     def _want_write(self) -> None:
-        if self._fd is not None:
-            self.loop.add_writer(self._fd, self._client.loop_write)
+        """paho has packets to send: send them once the current callbacks are done (all the PUBACKs
+        of a batch in one ``send``); wait for writability only if the kernel's buffer is full, as
+        asyncio's own transports do (an epoll registration per message would cost two system calls)."""
+        if self._fd is not None and not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._fd is None:
+            return
+        self._client.loop_write()
+        if self._fd is not None and self._client.want_write() and not self._writer_added:
+            self.loop.add_writer(self._fd, self._writable)
+            self._writer_added = True
+
+    def _writable(self) -> None:
+        self._client.loop_write()
+        if self._fd is not None and not self._client.want_write() and self._writer_added:
+            self.loop.remove_writer(self._fd)
+            self._writer_added = False
 
     def _no_write(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and self._writer_added:
             self.loop.remove_writer(self._fd)
+            self._writer_added = False
 
     async def _run(self) -> None:
         first_delay = 1.0

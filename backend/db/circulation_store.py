@@ -35,6 +35,7 @@ standalone circulation over this store with the setup helpers of
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -66,6 +67,7 @@ from backend.db.types import CENT
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES_TTL_S = 5.0
+_LOAN_FACTS_KEPT = 50_000
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_]+)")
 _RULE_FIELDS = ("patron_category", "item_type", "loan_period", "period_unit", "max_loans", "max_renewals",
                 "renewal_period", "renew_from", "holds_block_renewal", "fine_per_day", "grace_days", "max_fine",
@@ -90,12 +92,16 @@ class _Sql:
 
         # With the number of fine rows, so a patron who never had a fine costs no second query.
         fine_rows = "(SELECT count(*) FROM fines f WHERE f.patron_barcode = p.barcode)"
+        # With every card and every open loan (rows: cards × loans, a handful): every caller of a patron
+        # also needs their loans. Cards are put in order here (oldest first): no temporary B-tree.
+        open_loans = "LEFT JOIN loans l ON l.patron_barcode = p.barcode AND l.returned_at IS NULL"
         self.patron_by_card = q(
-            f"SELECT {_PATRON_COLUMNS}, {fine_rows}, o.card_id FROM patron_cards c JOIN patrons p "
-            "ON p.id = c.patron_id JOIN patron_cards o ON o.patron_id = p.id WHERE c.card_id = :card_id ORDER BY o.id")
+            f"SELECT {_PATRON_COLUMNS}, {fine_rows}, o.card_id, o.id, {_LOAN_COLUMNS} FROM patron_cards c "
+            "JOIN patrons p ON p.id = c.patron_id JOIN patron_cards o ON o.patron_id = p.id "
+            f"{open_loans} WHERE c.card_id = :card_id")
         self.patron_by_number = q(
-            f"SELECT {_PATRON_COLUMNS}, {fine_rows}, o.card_id FROM patrons p LEFT JOIN patron_cards o "
-            "ON o.patron_id = p.id WHERE p.barcode = :barcode ORDER BY o.id")
+            f"SELECT {_PATRON_COLUMNS}, {fine_rows}, o.card_id, o.id, {_LOAN_COLUMNS} FROM patrons p "
+            f"LEFT JOIN patron_cards o ON o.patron_id = p.id {open_loans} WHERE p.barcode = :barcode")
         self.lock_patron = q("SELECT id FROM patrons WHERE id = :id" + (" FOR UPDATE" if postgres else ""))
         self.pin_hash = q("SELECT pin_hash FROM patrons WHERE barcode = :barcode")
         # The item, its tags, its open loan (if any) and whether any hold might want it, in one round trip.
@@ -103,14 +109,14 @@ class _Sql:
                      "OR (h.item_id IS NULL AND h.record_id = items.record_id)))")
         self.item = q(
             "SELECT items.item_id, items.record_id, items.title, items.author, items.item_type, items.parts, "
-            f"items.home_branch, items.location, items.in_library_only, items.status, {hold_rows}, t.uid, "
+            f"items.home_branch, items.location, items.in_library_only, items.status, {hold_rows}, t.uid, t.part, "
             f"{_LOAN_COLUMNS} FROM items LEFT JOIN tags t ON t.item_id = items.item_id "
             "LEFT JOIN loans l ON l.item_id = items.item_id AND l.returned_at IS NULL "
-            "WHERE items.item_id = :item_id ORDER BY t.part, t.uid")
+            "WHERE items.item_id = :item_id")  # tags sorted here: no temporary B-tree for a few rows
         self.item_for_update = self.item + lock
         self.open_loan = q(f"SELECT {_LOAN_COLUMNS} FROM loans l WHERE l.item_id = :item_id AND l.returned_at IS NULL")
         self.open_loans_of = q(f"SELECT {_LOAN_COLUMNS} FROM loans l WHERE l.patron_barcode = :patron "
-                               "AND l.returned_at IS NULL ORDER BY l.item_id")
+                               "AND l.returned_at IS NULL")
         self.holds_for_item = q(f"SELECT {_HOLD_COLUMNS} FROM holds h WHERE h.ended_at IS NULL "
                                 "AND h.item_id = :item_id")
         self.holds_for_item_or_record = q(
@@ -120,6 +126,7 @@ class _Sql:
         self.fines_of = q("SELECT id, patron_barcode, outstanding, kind, item_id, created_at, description "
                           "FROM fines WHERE patron_barcode = :patron ORDER BY created_at, id")
         self.recall = q("SELECT operation, fingerprint, result_json FROM circulation_results WHERE key = :key")
+        self.prune_results = q("DELETE FROM circulation_results WHERE created_at < :before")
         self.add_loan = q(
             "INSERT INTO loans (item_id, patron_barcode, checked_out_at, due_at, returned_at, patron_category, "
             "item_type, renewals, branch) VALUES (:item_id, :patron, :checked_out_at, :due_at, NULL, :category, "
@@ -177,6 +184,11 @@ class _Sql:
         self.delete_card = q("DELETE FROM patron_cards WHERE patron_id = :id AND card_id = :card_id")
 
 
+@functools.lru_cache(maxsize=8192)
+def _local_instant(text: str, zone: tzinfo | None) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).astimezone(zone)
+
+
 class _Values:
     """Column values across the driver, stored exactly as the models' column types store them."""
 
@@ -197,9 +209,9 @@ class _Values:
         """A stored instant in the store's zone (the library's local time)."""
         if raw is None:
             return None
-        value = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+        if isinstance(raw, str):  # SQLite: the same loans are read again and again while a patron borrows
+            return _local_instant(raw, self.zone)
+        value = raw if raw.tzinfo is not None else raw.replace(tzinfo=timezone.utc)
         return value.astimezone(self.zone)
 
     def day(self, value: date | None) -> Any:
@@ -239,6 +251,7 @@ class SqlCirculationStore:
         self._rules_ttl_s = rules_ttl_s
         self._rules_lock = threading.Lock()
         self._rules: tuple[float, RuleSet] | None = None
+        self.loan_facts: dict[tuple[Any, ...], LoanFacts] = {}
 
     # ------------------------------------------------------------------ transactions
 
@@ -323,6 +336,11 @@ class SqlCirculationStore:
         log.info("wrote the default circulation rules")
         return True
 
+    def prune_results(self, before: datetime) -> int:
+        """Forget the answers remembered before ``before`` (keep them longer than any replay can be late)."""
+        with self.session() as session:
+            return session.prune_results(before)
+
     # ------------------------------------------------------------------ setup helpers (each its own transaction)
 
     def put_patron(self, patron: PatronFacts, pin_hash: str | None = None) -> None:
@@ -351,8 +369,9 @@ class SqlStoreSession:
         self._v = store.values
         self._looked_up_patron: int | None = None
         self._locked_patrons: set[int] = set()
-        # Read with the item (one round trip): its open loan, and whether no hold concerns it. Writes to
-        # loans or holds in this session drop them.
+        # Read along with the patron or the item (fewer round trips): open loans per patron and per item,
+        # and the items no hold concerns. Writes to loans or holds in this session drop them.
+        self._patron_loans: dict[str, list[LoanFacts]] = {}
         self._item_loans: dict[str, LoanFacts | None] = {}
         self._holdless: set[str] = set()
 
@@ -396,9 +415,12 @@ class SqlStoreSession:
     def _patron(self, rows: list[Sequence[Any]]) -> PatronFacts | None:
         if not rows:
             return None
-        number, barcode, name, category, expires_on, blocked, block_reason, home_branch, fine_rows, _ = rows[0]
+        number, barcode, name, category, expires_on, blocked, block_reason, home_branch, fine_rows = rows[0][:9]
         self._looked_up_patron = number
-        cards = tuple(row[9] for row in rows if row[9] is not None) or (barcode,)
+        cards = tuple(card for _, card in sorted({(row[10], row[9]) for row in rows if row[9] is not None}))
+        cards = cards or (barcode,)
+        loans = {row[11]: row[11:] for row in rows if row[11] is not None}
+        self._patron_loans[barcode] = [self._loan(loans[item_id]) for item_id in sorted(loans)]
         owed = sum((fine.amount for fine in self.fines_of(barcode)), Decimal(0)) if fine_rows else Decimal(0)
         return PatronFacts(patron_id=barcode, card_ids=cards, name=name, category=category,
                            expires_on=self._v.read_day(expires_on), blocked=bool(blocked),
@@ -411,14 +433,18 @@ class SqlStoreSession:
     def item(self, item_id: str, *, for_update: bool = False) -> ItemFacts | None:
         patron = self._looked_up_patron
         if for_update and patron is not None and patron not in self._locked_patrons and not self._store.sqlite:
-            # Patron before item, always: the patron's loans must not change under this transaction.
+            # Patron before item, always: the patron's loans must not change under this transaction, and
+            # the loans read before the lock are read again.
             self._rows(self._sql.lock_patron, {"id": patron})
             self._locked_patrons.add(patron)
+            self._patron_loans.clear()
         rows = self._rows(self._sql.item_for_update if for_update else self._sql.item, {"item_id": item_id})
         if not rows:
             return None
+        if len(rows) > 1:
+            rows.sort(key=lambda row: (row[12] or 0, row[11] or ""))
         first = rows[0]
-        self._item_loans[item_id] = self._loan(first[12:]) if first[12] is not None else None
+        self._item_loans[item_id] = self._loan(first[13:]) if first[13] is not None else None
         if first[10] == 0:
             self._holdless.add(item_id)
         return ItemFacts(
@@ -434,13 +460,31 @@ class SqlStoreSession:
         return self._loan(rows[0]) if rows else None
 
     def open_loans_of(self, patron_id: str) -> list[LoanFacts]:
-        return [self._loan(row) for row in self._rows(self._sql.open_loans_of, {"patron": patron_id})]
+        known = self._patron_loans.get(patron_id)
+        if known is not None:
+            return list(known)
+        rows = self._rows(self._sql.open_loans_of, {"patron": patron_id})
+        return [self._loan(row) for row in sorted(rows, key=lambda row: row[0])]
+
+    def _loans_changed(self, item_id: str) -> None:
+        self._item_loans.pop(item_id, None)
+        self._patron_loans.clear()
 
     def _loan(self, row: Sequence[Any]) -> LoanFacts:
-        item_id, patron, category, item_type, checked_out_at, due_at, renewals, branch = row
-        return LoanFacts(item_id=item_id, patron_id=patron, patron_category=category, item_type=item_type,
-                         checked_out_at=self._v.read_when(checked_out_at), due_at=self._v.read_when(due_at),
-                         renewals=renewals, branch=branch)
+        # Facts are immutable: the same row gives the same facts, and a patron's loans are read on every
+        # checkout of their session, so they are made once (per store, bounded).
+        key = tuple(row)
+        cache = self._store.loan_facts
+        facts = cache.get(key)
+        if facts is None:
+            item_id, patron, category, item_type, checked_out_at, due_at, renewals, branch = row
+            facts = LoanFacts(item_id=item_id, patron_id=patron, patron_category=category, item_type=item_type,
+                              checked_out_at=self._v.read_when(checked_out_at), due_at=self._v.read_when(due_at),
+                              renewals=renewals, branch=branch)
+            if len(cache) >= _LOAN_FACTS_KEPT:
+                cache.clear()
+            cache[key] = facts
+        return facts
 
     def holds_for_item(self, item: ItemFacts) -> list[HoldFacts]:
         if item.item_id in self._holdless:
@@ -481,21 +525,21 @@ class SqlStoreSession:
     # ------------------------------------------------------------------ writes
 
     def add_loan(self, loan: LoanFacts) -> None:
-        self._item_loans.pop(loan.item_id, None)
+        self._loans_changed(loan.item_id)
         self._run(self._sql.add_loan, {
             "item_id": loan.item_id, "patron": loan.patron_id, "checked_out_at": self._v.when(loan.checked_out_at),
             "due_at": self._v.when(loan.due_at), "category": loan.patron_category, "item_type": loan.item_type,
             "renewals": loan.renewals, "branch": loan.branch})
 
     def replace_loan(self, loan: LoanFacts) -> None:
-        self._item_loans.pop(loan.item_id, None)
+        self._loans_changed(loan.item_id)
         changed = self._run(self._sql.replace_loan, {"item_id": loan.item_id, "due_at": self._v.when(loan.due_at),
                                                      "renewals": loan.renewals})
         if changed != 1:
             raise ValueError(f"{loan.item_id} has no open loan")
 
     def close_loan(self, item_id: str, returned_at: datetime) -> None:
-        self._item_loans.pop(item_id, None)
+        self._loans_changed(item_id)
         if self._run(self._sql.close_loan, {"item_id": item_id, "returned_at": self._v.when(returned_at)}) != 1:
             raise ValueError(f"{item_id} has no open loan")
 
@@ -532,6 +576,9 @@ class SqlStoreSession:
         self._run(self._sql.remember, {
             "key": idempotency_key, "operation": result.operation, "fingerprint": result.fingerprint,
             "result_json": result.result_json, "created_at": self._v.when(datetime.now(timezone.utc))})
+
+    def prune_results(self, before: datetime) -> int:
+        return self._run(self._sql.prune_results, {"before": self._v.when(before)})
 
     def write_rules(self, rules: RuleSet) -> None:
         self._run(self._sql.delete_rules, {})

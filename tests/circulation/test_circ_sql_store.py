@@ -7,7 +7,7 @@ Every test function of ``test_circ_shared_suite`` is collected here again with a
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
@@ -154,3 +154,10 @@ def test_concurrent_checkouts_of_one_item_lend_it_once(library: SqlCirculation) 
     lent = [result for result in results if not isinstance(result, StoreError) and result.ok]
     assert len(results) == 8 and len(lent) == 1
     assert StoreView(library.store).loans[OTHER_BOOK].patron_id in {"p-adult", "p-student"}
+
+
+def test_old_remembered_answers_are_pruned(library: SqlCirculation) -> None:
+    assert library.checkout(ADULT, BOOK, idempotency_key="old-key").ok
+    assert library.store.prune_results(NOW - timedelta(days=365)) == 0  # answers are stamped with real time
+    assert library.store.prune_results(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
+    assert StoreView(library.store).results() == 0

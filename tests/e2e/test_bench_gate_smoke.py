@@ -24,7 +24,8 @@ def test_bench_gate_reports_latency_floor_cpu_and_memory():
         capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout)
+    # strict JSON: a missing figure is null, never NaN (jq and most JSON readers reject NaN)
+    report = json.loads(result.stdout, parse_constant=lambda constant: pytest.fail(f"{constant} in the JSON"))
     assert set(report) >= {"config", "achieved_rate", "publisher_lateness", "alarms", "split", "floor",
                            "p99_over_floor", "cpu_percent_of_one_core", "machine", "memory_mb"}
     assert report["config"]["gates"] == 2 and report["config"]["reads"] == 60
@@ -35,6 +36,8 @@ def test_bench_gate_reports_latency_floor_cpu_and_memory():
     assert all(count > 0 for count in alarms["measured_per_gate"].values())
     assert alarms["p50_ms"] <= alarms["p99_ms"] <= alarms["max_ms"]
     assert report["split"]["tag_to_command"]["n"] > 0
+    assert {"n", "p50_ms", "p99_ms", "max_ms"} <= set(report["split"]["command_to_relay"])
+    assert {"gates", "n", "p50_ms", "p99_ms"} <= set(alarms["exact_gates"])
     floor = report["floor"]
     assert all(math.isfinite(floor[key]) and floor[key] > 0
                for key in ("broker_hop_p50_ms", "broker_hop_p99_ms", "modbus_write_p50_ms", "path_p99_ms"))

@@ -85,6 +85,9 @@ def _extend_loans() -> None:
         batch.add_column(sa.Column("item_type", sa.String(32), nullable=False, server_default="book"))
         batch.add_column(sa.Column("renewals", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("branch", sa.String(32), nullable=False, server_default=""))
+    # Every checkout reads the patron's open loans; their loan history must not slow it down.
+    op.create_index("ix_loans_open_patron", "loans", ["patron_barcode"],
+                    sqlite_where=sa.text("returned_at IS NULL"), postgresql_where=sa.text("returned_at IS NULL"))
 
 
 def _patron_fk(table: str) -> sa.ForeignKeyConstraint:
@@ -183,6 +186,7 @@ def _create_rules_and_results() -> None:
         sa.Column("result_json", sa.Text(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_circulation_results")),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_circulation_results_created_at"), "circulation_results", ["created_at"])
 
@@ -198,6 +202,7 @@ def downgrade() -> None:
     for column in ("patron_barcode", "record_id", "item_id"):
         op.drop_index(op.f(f"ix_holds_{column}"), table_name="holds")
     op.drop_table("holds")
+    op.drop_index("ix_loans_open_patron", table_name="loans")
     with op.batch_alter_table("loans") as batch:
         for column in ("branch", "renewals", "item_type", "patron_category"):
             batch.drop_column(column)
