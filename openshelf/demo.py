@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 DEMO_GATE = "gate-1"
 DEMO_READER = "reader-gate-1"
 DEMO_CAMERA = "cam-1"
+DEMO_PAD_READER = "reader-pad-1"
+DEMO_KIOSK = "kiosk-1"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +46,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def demo_site(*, broker_url: str, http_port: int, modbus_port: int, reader_port: int) -> dict[str, Any]:
+def demo_site(*, broker_url: str, http_port: int, modbus_port: int, reader_port: int,
+              pad_port: int | None = None) -> dict[str, Any]:
     """The demo library's site file: one gate with a reader, an I/O module and a camera."""
     return {
         "site": "demo",
@@ -57,7 +60,11 @@ def demo_site(*, broker_url: str, http_port: int, modbus_port: int, reader_port:
         "gates": [{"id": DEMO_GATE, "name": "Cổng chính / Main exit", "secret": "demo-gate",
                    "io": {"profile": "moxa-e1214", "host": "127.0.0.1", "port": modbus_port}}],
         "readers": [{"id": DEMO_READER, "gate": DEMO_GATE, "port": f"socket://127.0.0.1:{reader_port}",
-                     "profile": "feig-mr101", "secret": "demo-reader"}],
+                     "profile": "feig-mr101", "secret": "demo-reader"}]
+        + ([{"id": DEMO_PAD_READER, "role": "pad", "port": f"socket://127.0.0.1:{pad_port}",
+             "profile": "feig-mr101", "secret": "demo-pad", "poll_interval_ms": 50}] if pad_port else []),
+        "kiosks": [{"id": DEMO_KIOSK, "secret": "demo-kiosk", "pad_reader": DEMO_PAD_READER,
+                    "card_reader": DEMO_PAD_READER, "exit_code": "demo-exit"}] if pad_port else [],
         "cameras": [{"id": DEMO_CAMERA, "gates": [DEMO_GATE], "secret": "demo-camera",
                      "source": "synthetic://?fps=10&width=1280&height=720"}],
     }
@@ -65,14 +72,24 @@ def demo_site(*, broker_url: str, http_port: int, modbus_port: int, reader_port:
 
 def write_demo_site(data_dir: Path, *, broker_url: str, http_port: int) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
-    site = demo_site(broker_url=broker_url, http_port=http_port, modbus_port=_free_port(), reader_port=_free_port())
+    site = demo_site(broker_url=broker_url, http_port=http_port, modbus_port=_free_port(), reader_port=_free_port(),
+                     pad_port=_free_port())
     path = data_dir / "site.yaml"
     path.write_text("# Written by `openshelf demo` at every start.\n"
                     + yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
 
-def demo_children(site_path: Path, logs: Path) -> list[Child]:
+def kiosk_window_possible() -> bool:
+    """A kiosk window needs a display and Kivy (the ``kiosk`` extra)."""
+    import importlib.util
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
+        and importlib.util.find_spec("kivy") is not None
+
+
+def demo_children(site_path: Path, logs: Path, *, kiosk: bool = False) -> list[Child]:
     """Simulators first (the services connect to them), then the backend, then the device services."""
     site = str(site_path)
 
@@ -86,7 +103,9 @@ def demo_children(site_path: Path, logs: Path) -> list[Child]:
         child("gate", "gate", "--site", site, "--device", DEMO_GATE),
         child("rfid", "rfid", "run", "--site", site, "--device", DEMO_READER),
         child("camera", "camera", "--site", site, "--device", DEMO_CAMERA),
-    ]
+        child("sim-pad", "sim", "reader", "--site", site, "--device", DEMO_PAD_READER),
+        child("rfid-pad", "rfid", "run", "--site", site, "--device", DEMO_PAD_READER),
+    ] + ([child("kiosk", "kiosk", "--site", site, "--device", DEMO_KIOSK, "--windowed")] if kiosk else [])
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -104,7 +123,8 @@ def run_demo(args: argparse.Namespace) -> int:
     site_path = write_demo_site(data_dir, broker_url=broker_url, http_port=args.port)
     supervisor = Supervisor()
     try:
-        for child in demo_children(site_path, data_dir / "logs"):
+        with_kiosk = not args.no_kiosk and kiosk_window_possible()
+        for child in demo_children(site_path, data_dir / "logs", kiosk=with_kiosk):
             if stop.is_set():
                 break
             supervisor.start(child)

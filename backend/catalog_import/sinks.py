@@ -85,7 +85,7 @@ class MemoryCatalogSink:
 
 
 def default_sink_factory(site_path: Path | None) -> CatalogSink:
-    """The site's catalog database.  Not wired yet: the SQL sink arrives with backend/db."""
-    raise SinkUnavailableError(
-        "database sink not yet wired: `openshelf import` can only check files for now (use --dry-run) / "
-        "chưa kết nối cơ sở dữ liệu: hiện chỉ kiểm tra được tệp (dùng --dry-run)")
+    """The site's catalogue database (``--site``), migrated to the current schema."""
+    from backend.catalog_import.sql_sink import sql_sink_factory
+
+    return sql_sink_factory(site_path)

@@ -62,9 +62,9 @@ def test_patrons_csv(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     assert all(p.pin_hash is None or p.pin_hash.startswith("$argon2") for p in sink.patrons.values())
 
 
-def test_without_a_database_only_a_dry_run_works(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_site_only_a_dry_run_works(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["marc", str(SAMPLES / "catalog-vi.xml")]) == 2
-    assert "database sink not yet wired" in capsys.readouterr().err
+    assert "--site site.yaml" in capsys.readouterr().err
     assert run(["marc", str(SAMPLES / "catalog-vi.xml"), "--dry-run"]) == 0
     captured = capsys.readouterr()
     assert "Dry run" in captured.out and "empty catalog" in captured.err

@@ -100,7 +100,7 @@ class KioskRig:
 
     def write_site(self) -> Path:
         kiosk = {"id": KIOSK, "name": "Máy mượn trả 1", "secret": KIOSK_SECRET, "pad_reader": PAD,
-                 "language": "vi", "require_pin": True, "idle_timeout_s": 60, "backend_deadline_ms": 1000,
+                 "language": "vi", "require_pin": True, "idle_timeout_s": 60, "backend_deadline_ms": 3000,
                  "offline_mode": "queue", "exit_code": EXIT_CODE, "fullscreen": False,
                  "printer": {"kind": "escpos-file", "device": str(self.printer_file), "codepage": "cp1258"},
                  "smtp": {"host": "127.0.0.1", "port": self.smtp.port, "starttls": False,

@@ -356,13 +356,14 @@ def test_an_answer_lost_after_the_deadline_is_not_applied_twice(kiosk: KioskRig)
     kiosk.wait_screen("borrow")
     kiosk.peer.lose_answers = True  # the backend applies the checkout, its answer never arrives
     kiosk.sim.place_tag(item_tag(0x8001, "B8001"))
-    kiosk.wait_item("B8001", "done", timeout_s=8)
+    kiosk.wait_item("B8001", "done", timeout_s=15)
     assert kiosk.peer.loans_of("P8001") == {"B8001"} and kiosk.runtime.queue.pending_count() == 1
     kiosk.peer.lose_answers = False
     kiosk.pump(lambda: kiosk.runtime.queue.pending_count() == 0, what="replay of the unanswered checkout")
     attempts = [request for request in kiosk.peer.ops(CirculationOp.CHECKOUT) if request.item_id == "B8001"]
-    assert len(attempts) == 2 and attempts[0].idempotency_key == attempts[1].idempotency_key
-    assert kiosk.peer.applied[attempts[0].idempotency_key] == 1 and attempts[1].no_block
+    # A loaded machine may need more than one replay; what matters is one key, applied once.
+    assert len(attempts) >= 2 and {request.idempotency_key for request in attempts} == {attempts[0].idempotency_key}
+    assert kiosk.peer.applied[attempts[0].idempotency_key] == 1 and all(request.no_block for request in attempts[1:])
     assert kiosk.sim.afi_of(tag_uid(0x8001)) == UNSECURED
 
 
