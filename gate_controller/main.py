@@ -81,11 +81,12 @@ def run_gates(site_path: Path, gate_ids: list[str]) -> int:
         controllers: list[GateController] = []
         links = []
         ios: list[str] = []
-        for plan in plans:
+        for index, plan in enumerate(plans):
             io = ModbusGateIo.from_settings(plan.profile, plan.settings.io)
             link = device_link(site, Kind.GATE, plan.settings.id)
             controller = GateController(io=io, link=link, settings=plan.settings, site=site.site,
-                                        root=site.broker.root, pattern=plan.pattern, reader_ids=plan.reader_ids)
+                                        root=site.broker.root, pattern=plan.pattern, reader_ids=plan.reader_ids,
+                                        beam_phase=index)  # the gates' polls spread evenly over the period
             controller.attach(loop, inbox)
             link.start_on_loop()
             controllers.append(controller)

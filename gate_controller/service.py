@@ -49,7 +49,7 @@ from openshelf.site import GateSettings
 from gate_controller.alarm_grouping import Joined, LocalAlarm, LocalAlarmGroups
 from gate_controller.alarm_pattern import AlarmPattern, OutputState, steady_alarm
 from gate_controller.alarm_player import AlarmPlayer
-from gate_controller.beam_watch import BeamWatch
+from gate_controller.beam_watch import BeamWatch, poll_phase
 from gate_controller.counting import (
     BeamRecovered, BeamStuck, CountingConfig, CountingEvent, NoPassage, Passage, PassageCounter,
 )
@@ -77,10 +77,12 @@ class GateController:
         pattern: AlarmPattern | None = None,
         counting: CountingConfig | None = None,
         reader_ids: list[str] | None = None,
+        beam_phase: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._io = io
         self._reader_ids = reader_ids
+        self._beam_phase = beam_phase  # which of the process's poll phase groups (None: from the gate id)
         self._link = link
         self._settings = settings
         self._site = site
@@ -318,7 +320,9 @@ class GateController:
         watch_stop = asyncio.Event()
         watch: asyncio.Task[None] | None = None
         if self._settings.count_people:
-            self._beams = BeamWatch(self._io, self._counter, poll_s=self._settings.beam_poll_ms / 1000,
+            poll_s = self._settings.beam_poll_ms / 1000
+            phase_s = poll_phase(self.gate_id if self._beam_phase is None else self._beam_phase, poll_s)
+            self._beams = BeamWatch(self._io, self._counter, poll_s=poll_s, phase_s=phase_s,
                                     on_event=self._on_counting, on_link_back=self._on_link_back)
             watch = self._loop.create_task(self._beams.run(watch_stop))
             watch.add_done_callback(self._task_done)

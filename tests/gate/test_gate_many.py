@@ -54,3 +54,14 @@ def test_a_gate_named_twice_or_unknown_is_a_config_error(tmp_path):
         plan_gates(site, ["gate-1", "gate-9"])
     with pytest.raises(ConfigError, match="no gate"):
         plan_gates(site, [])
+
+
+def test_the_gates_of_a_process_poll_in_evenly_filled_phase_groups():
+    from collections import Counter
+
+    from gate_controller.beam_watch import PHASE_GROUPS, poll_phase
+
+    phases = Counter(poll_phase(index, 0.05) for index in range(50))
+    assert len(phases) == PHASE_GROUPS and set(phases.values()) == {50 // PHASE_GROUPS}
+    assert all(0 <= phase < 0.05 for phase in phases)
+    assert poll_phase("gate-7", 0.05) == poll_phase("gate-7", 0.05) in phases  # a lone gate: stable, on the grid
