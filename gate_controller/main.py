@@ -17,6 +17,7 @@ from pathlib import Path
 
 from openshelf.config import ConfigError
 from openshelf.contract import Kind
+from openshelf.mqtt import MqttLink
 from openshelf.runtime import announce_ready, device_link, run_async
 from openshelf.site import GateSettings, SiteConfig, load_site
 
@@ -79,7 +80,7 @@ def run_gates(site_path: Path, gate_ids: list[str]) -> int:
         loop = asyncio.get_running_loop()
         inbox = LoopInbox(loop)
         controllers: list[GateController] = []
-        links = []
+        links: list[MqttLink] = []
         ios: list[str] = []
         for index, plan in enumerate(plans):
             io = ModbusGateIo.from_settings(plan.profile, plan.settings.io)

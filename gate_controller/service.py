@@ -139,7 +139,7 @@ class GateController:
         on_tag_arrived = self.on_tag_arrived
 
         def forward(parts: TopicParts, event: TagEvent) -> None:
-            if event.gate_id == gate_id:  # filtered on the network thread: other gates' reads cost nothing here
+            if event.gate_id == gate_id:  # filtered before the hand-over: other gates' reads cost nothing more
                 inbox.put(on_tag_arrived, parts, event)
 
         return forward

@@ -8,7 +8,8 @@ handler sees it, drops duplicates (QoS 1 may deliver twice) and expired
 commands, and keeps counters of all of that.
 
 Handlers run on the MQTT network thread and must be quick; asyncio services
-wrap them with :func:`to_loop`.
+wrap them with :func:`to_loop`, or drive the link from their event loop
+(:meth:`MqttLink.start_on_loop`), which then runs the handlers itself.
 
 The network thread is tuned for many small messages under GIL contention (see
 :class:`_LowLatencyClient`): every socket call releases the GIL, and in a busy
