@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.gate_ops_models import BeamFault, GateHourCount, PassageSeen
 from openshelf.config import ConfigError
-from openshelf.site import ID_PATTERN
+from openshelf.site import ID_PATTERN, BackendSettings
 from openshelf.contract import (
     BeamFaultEvent,
     Channel,
@@ -45,8 +45,6 @@ from openshelf.contract import (
 
 log = logging.getLogger(__name__)
 
-RESET_HOUR_ENV = "OPENSHELF_OCCUPANCY_RESET_HOUR"
-TIMEZONE_ENV = "OPENSHELF_TIMEZONE"
 OCCUPANCY_EVENT = "occupancy"
 DEVICE_HEALTH_EVENT = "device_health"
 MAX_COUNT_RANGE = timedelta(days=31)
@@ -89,19 +87,9 @@ class OccupancySettings(BaseModel):
         return ZoneInfo(self.timezone) if self.timezone else None
 
 
-def occupancy_settings(environ: Mapping[str, str] | None = None) -> OccupancySettings:
-    """The reset hour and zone from ``OPENSHELF_OCCUPANCY_RESET_HOUR`` and ``OPENSHELF_TIMEZONE`` (both optional)."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    if environ.get(RESET_HOUR_ENV, "").strip():
-        values["reset_hour"] = environ[RESET_HOUR_ENV].strip()
-    if environ.get(TIMEZONE_ENV, "").strip():
-        values["timezone"] = environ[TIMEZONE_ENV].strip()
-    try:
-        return OccupancySettings.model_validate(values)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        raise ConfigError(f"{RESET_HOUR_ENV}/{TIMEZONE_ENV}: {problem['loc'][0]}: {problem['msg']}") from None
+def occupancy_settings(backend: BackendSettings) -> OccupancySettings:
+    """The reset hour and zone from the site file's ``backend`` section (``timezone``, ``day_starts_at_hour``)."""
+    return OccupancySettings(reset_hour=backend.day_starts_at_hour, timezone=backend.timezone)
 
 
 def local_hour_start(at: datetime, zone: tzinfo | None) -> datetime:

@@ -70,7 +70,7 @@ class BackendRuntime:
             alarm_duration_ms=config.alarm_duration_ms,
         )
         self.gate_ops = GateOpsRecorder(
-            self.link, sessions, self.notifier, occupancy_settings(),
+            self.link, sessions, self.notifier, occupancy_settings(config.backend),
             [GateRef(gate.id, gate.name) for gate in config.site_config.gates],
             site_id=config.site, root=config.broker.root,
         )

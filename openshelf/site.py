@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -219,8 +220,22 @@ class BackendSettings(Strict):
     secret: str | None = Field(default=None, description="the backend's own broker password")
     gate_policy: GatePolicySettings = GatePolicySettings()
     evidence_retention_days: int = Field(default=30, ge=1, le=3650)
+    timezone: str | None = Field(default=None,
+                                 description="IANA zone of the library's clock, e.g. Asia/Ho_Chi_Minh; None = the host's")
+    day_starts_at_hour: int = Field(default=0, ge=0, le=23,
+                                    description="local hour at which the day's occupancy count restarts at 0")
     circulation: dict = Field(default_factory=dict,
                               description="backend.circulation.config.CirculationSettings (validated by the backend)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
+        return value
 
     @property
     def url(self) -> str:

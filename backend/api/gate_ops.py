@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import ClientDisconnect
 
-from backend.api.deps import Staff, audit, camera_identity, context, current_staff, db_session, require_role
+from backend.api.deps import Staff, audit, camera_identity, context, db_session, require_role
 from backend.context import BackendContext
 from backend.db.gate_ops_models import AlarmKeep, BeamFault
 from backend.db.models import Alarm, Device, StaffRole
@@ -64,8 +64,9 @@ class GateOpsHttp:
 
 
 def install(app: FastAPI) -> None:
-    """Add the routes to an app built by ``create_app`` (reads the occupancy settings from the environment)."""
-    app.state.gate_ops = GateOpsHttp(settings=occupancy_settings(), live=LiveFrames())
+    """Add the routes to an app built by ``create_app`` (its context holds the site's occupancy settings)."""
+    settings = occupancy_settings(app.state.ctx.config.backend)
+    app.state.gate_ops = GateOpsHttp(settings=settings, live=LiveFrames())
     app.include_router(router)
 
 
@@ -342,11 +343,11 @@ async def push_live_frame(
             responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such camera or no frame yet"}})
 def get_live_frame(
     camera_id: str = CameraId,
-    staff: Staff = Depends(current_staff),
+    staff: Staff = Depends(gate_staff),
     ctx: BackendContext = Depends(context),
     ops: GateOpsHttp = Depends(gate_ops_http),
 ) -> Response:
-    """The camera's newest live frame, for any logged-in staff; each viewing session is audited once."""
+    """The camera's newest live frame: security on duty, technicians aiming a camera; each viewing session audited."""
     if camera_id not in ctx.config.camera_ids:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such camera")
     viewing = ops.live.view(camera_id, staff.username)

@@ -24,7 +24,10 @@ from backend.gate_ops import (
     store_beam_faults,
     store_passages,
 )
-from openshelf.config import ConfigError
+from zoneinfo import ZoneInfo
+
+from openshelf.config import ConfigError, load_model
+from openshelf.site import SiteConfig
 from openshelf.contract import BeamFaultEvent, Channel, Kind, PassageDirection, PassageEvent, parse_topic, topic
 from tests.backend.backend_testkit import GATE_ID
 from tests.backend.conftest import Api
@@ -66,14 +69,18 @@ def test_the_reset_lands_on_local_midnight_across_a_daylight_saving_change() -> 
     assert day_start(utc(30, 12), berlin) == utc(29, 22)  # 00:00 CEST
 
 
-def test_settings_come_from_the_environment_and_refuse_nonsense() -> None:
-    assert occupancy_settings({}) == OccupancySettings()
-    settings = occupancy_settings({"OPENSHELF_OCCUPANCY_RESET_HOUR": "7", "OPENSHELF_TIMEZONE": "Asia/Ho_Chi_Minh"})
-    assert settings.reset_hour == 7 and settings.zone is not None
-    with pytest.raises(ConfigError, match="reset_hour"):
-        occupancy_settings({"OPENSHELF_OCCUPANCY_RESET_HOUR": "24"})
-    with pytest.raises(ConfigError, match="unknown time zone"):
-        occupancy_settings({"OPENSHELF_TIMEZONE": "Mars/Olympus_Mons"})
+def test_settings_come_from_the_site_file_and_its_environment_overrides(tmp_path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text("site: hn\ndemo: true\nbackend: {timezone: Asia/Ho_Chi_Minh, day_starts_at_hour: 7}\n")
+    settings = occupancy_settings(load_model(SiteConfig, path, {}).backend)
+    assert settings.reset_hour == 7 and settings.zone == ZoneInfo("Asia/Ho_Chi_Minh")
+    overridden = load_model(SiteConfig, path, {"OPENSHELF__BACKEND__DAY_STARTS_AT_HOUR": "6"})
+    assert occupancy_settings(overridden.backend).reset_hour == 6
+    with pytest.raises(ConfigError, match="backend.day_starts_at_hour"):
+        load_model(SiteConfig, path, {"OPENSHELF__BACKEND__DAY_STARTS_AT_HOUR": "24"})
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus_Mons'"):
+        load_model(SiteConfig, path, {"OPENSHELF__BACKEND__TIMEZONE": "Mars/Olympus_Mons"})
+    assert occupancy_settings(SiteConfig(site="hn", demo=True).backend) == OccupancySettings()
 
 
 # ---------------------------------------------------------------------------- storage
