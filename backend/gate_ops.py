@@ -14,24 +14,22 @@ so a negative balance is shown as 0 and flagged instead of being hidden.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Callable, Iterable, Protocol, Sequence, TypeVar
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db.gate_ops_models import BeamFault, GateHourCount, PassageSeen
-from openshelf.config import ConfigError
-from openshelf.site import ID_PATTERN, BackendSettings
+from openshelf.site import ID_PATTERN, BackendSettings, known_time_zone
 from openshelf.contract import (
     BeamFaultEvent,
     Channel,
@@ -75,12 +73,7 @@ class OccupancySettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_time_zone(value)
 
     @property
     def zone(self) -> tzinfo | None:

@@ -28,6 +28,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def known_time_zone(name: str | None) -> str | None:
+    """``name`` itself when it is an IANA time zone this machine knows (None passes: the host's zone)."""
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
+    return name
+
+
 def resolve_secret(reference: str | None) -> str | None:
     """Turn ``env:NAME`` / ``file:/path`` into the secret's value; plain text stays as is."""
     if reference is None:
@@ -230,12 +240,7 @@ class BackendSettings(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
-        return value
+        return known_time_zone(value)
 
     @property
     def url(self) -> str:

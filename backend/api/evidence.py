@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Awaitable, Callable
 
-from starlette.requests import ClientDisconnect
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.alarm_queries import alarm_out
+from backend.api.uploads import captured_at_header, read_limited
 from backend.api.deps import Staff, audit, camera_identity, context, require_role
 from backend.context import BackendContext
 from backend.db.models import Evidence, EvidenceKind, StaffRole
@@ -38,8 +37,8 @@ def _upload_route(kind: EvidenceKind, content_types: str) -> Callable[..., Await
         camera_id: str = Depends(camera_identity),
         ctx: BackendContext = Depends(context),
     ) -> JSONResponse:
-        captured_at = _captured_at(x_captured_at)
-        body = await _read_limited(request, MAX_BYTES[kind])
+        captured_at = captured_at_header(x_captured_at)
+        body = await read_limited(request, MAX_BYTES[kind])
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or None
         return await _accept(ctx, Upload(alarm_id, camera_id, kind, content_type, body, captured_at, None))
 
@@ -60,38 +59,6 @@ async def _accept(ctx: BackendContext, upload: Upload) -> JSONResponse:
     created = EvidenceCreated(evidence_id=stored.evidence_id, alarm_id=upload.alarm_id, linked=stored.alarm_exists)
     return JSONResponse(created.model_dump(),
                         status_code=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK)
-
-
-def _captured_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "X-Captured-At must be an ISO 8601 time with a zone, e.g. 2025-01-31T08:15:00Z")
-    return parsed
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # The camera hung up mid-upload; its spool retries, nothing was stored.
-        log.info("upload from %s abandoned by the client", request.client.host if request.client else "?")
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "upload interrupted") from None
-    return b"".join(chunks)
 
 
 def _store(ctx: BackendContext, upload: Upload) -> Stored:

@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.requests import ClientDisconnect
 
+from backend.api.uploads import captured_at_header, read_limited
 from backend.api.deps import Staff, audit, camera_identity, context, db_session, require_role
 from backend.context import BackendContext
 from backend.db.gate_ops_models import AlarmKeep, BeamFault
@@ -327,8 +327,8 @@ async def push_live_frame(
     many staff watched in the last 10 s."""
     if camera_id != authenticated:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a camera may only send its own live view")
-    captured_at = _captured_at(x_captured_at)
-    body = await _read_limited(request, MAX_FRAME_BYTES)
+    captured_at = captured_at_header(x_captured_at)
+    body = await read_limited(request, MAX_FRAME_BYTES)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or None
     try:
         check_live_jpeg(content_type, body)
@@ -361,35 +361,3 @@ def get_live_frame(
     if viewing.frame.captured_at is not None:
         headers["X-Captured-At"] = viewing.frame.captured_at.isoformat()
     return Response(viewing.frame.jpeg, media_type="image/jpeg", headers=headers)
-
-
-def _captured_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "X-Captured-At must be an ISO 8601 time with a zone, e.g. 2025-01-31T08:15:00Z")
-    return parsed
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # A camera gives up on a slow answer; its next frame replaces this one anyway.
-        log.debug("a live frame upload was cut off by the client")
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the upload was cut off") from None
-    return b"".join(chunks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from types import SimpleNamespace
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from starlette.requests import ClientDisconnect
 
 from backend.api.gate_ops import GateOpsHttp
-from backend.api.gate_ops import _read_limited as read_limited
+from backend.api.uploads import read_limited
 from backend.db.gate_ops_models import AlarmKeep
 from backend.db.models import AuditEntry, Device, Evidence
 from backend.evidence import purge_expired_evidence
@@ -268,6 +269,8 @@ class CutOffUpload:
     """A request whose client goes away mid-body (a camera giving up on a slow answer)."""
 
     headers: dict[str, str] = {}
+    url = SimpleNamespace(path=f"/api/cameras/{CAMERA_ID}/live")
+    client = None
 
     async def stream(self):  # noqa: ANN201
         yield b"\xff\xd8\xff"
