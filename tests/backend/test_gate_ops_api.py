@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from types import SimpleNamespace
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import httpx
 import pytest
