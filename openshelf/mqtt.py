@@ -12,7 +12,7 @@ wrap them with :func:`to_loop`, or drive the link from their event loop
 (:meth:`MqttLink.start_on_loop`), which then runs the handlers itself.
 
 The network thread is tuned for many small messages under GIL contention (see
-:class:`_LowLatencyClient`): every socket call releases the GIL, and in a busy
+``openshelf.mqtt_socket.LowLatencyClient``): every socket call releases the GIL, and in a busy
 process each release may cost a whole switch interval before the thread gets it
 back, so the fewer system calls per message the steadier the latency.
 """
@@ -41,6 +41,8 @@ from openshelf.contract import (
     TopicParts,
     parse_topic,
 )
+from openshelf.mqtt_loop import LoopDriver
+from openshelf.mqtt_socket import LowLatencyClient
 from openshelf.site import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,6 @@ HANDLER_ERROR_HOOKS: list[Callable[[str, BaseException], None]] = []
 
 _DEDUP_WINDOW = 8192
 _QOS = 1
-_RECV_CHUNK = 65536
-_MAX_PACKETS_PER_READ = 256  # bounded: a flood must not keep the thread from its keepalive and writes
 _ROUTE_CACHE_SIZE = 4096  # topics seen (a site has a few per device); cleared when full or on subscribe
 
 
@@ -106,13 +106,13 @@ class MqttLink:
         self._session_up = False  # guarded by _lock: subscriptions made now reach the broker
         self.stats = LinkStats()
         self._started = False
-        self._driver: _LoopDriver | None = None
+        self._driver: LoopDriver | None = None
         self._client = self._build_client(username, password)
 
     # ------------------------------------------------------------------ setup
 
     def _build_client(self, username: str | None, password: str | None) -> paho.Client:
-        client = _LowLatencyClient(
+        client = LowLatencyClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             clean_session=False,
@@ -166,7 +166,7 @@ class MqttLink:
         """
         if self._started:
             raise MqttLinkError("link already started")
-        driver = _LoopDriver(self, self._client, self._broker)  # raises unless called on a running loop
+        driver = LoopDriver(self, self._client, self._broker)  # raises unless called on a running loop
         self._started = True
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
         self._driver = driver
@@ -319,293 +319,6 @@ class MqttLink:
         if len(seen) > _DEDUP_WINDOW:
             seen.popitem(last=False)
         return False
-
-
-class _BufferedSocket:
-    """The broker socket with reads served from one large ``recv`` and writes sent together.
-
-    paho reads every packet with three or more ``recv`` calls (command byte, each
-    length byte, body) and sends every packet with its own ``send``; here one system
-    call fetches whatever the kernel holds, and the packets paho writes in one pass
-    (the PUBACKs of a batch of messages, say) leave in one ``send`` when the client
-    flushes. ``pending()`` tells paho's loop (which asks TLS sockets the same) that
-    buffered bytes are waiting, so it does not block in ``select`` on them.
-    Everything else is the socket's own.
-    """
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buffer = memoryview(b"")
-        self._outgoing = bytearray()
-
-    def recv(self, size: int) -> bytes:
-        if not self._buffer:
-            data = self._sock.recv(max(size, _RECV_CHUNK))  # BlockingIOError and b"" (closed) pass through
-            if len(data) <= size:
-                return data
-            self._buffer = memoryview(data)
-        chunk = bytes(self._buffer[:size])
-        self._buffer = self._buffer[size:]
-        return chunk
-
-    def send(self, data: bytes | bytearray) -> int:
-        self._outgoing += data
-        return len(data)
-
-    def flush(self) -> None:
-        """Send what is buffered; what the kernel does not take now waits for the next flush.
-        Raises OSError when the connection is gone."""
-        while self._outgoing:
-            try:
-                sent = self._sock.send(self._outgoing)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                return
-            del self._outgoing[:sent]
-
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def outgoing(self) -> int:
-        return len(self._outgoing)
-
-    def pending(self) -> int:
-        inner = getattr(self._sock, "pending", None)
-        return len(self._buffer) + (inner() if inner is not None else 0)
-
-    def fileno(self) -> int:
-        return int(self._sock.fileno())
-
-    def close(self) -> None:
-        try:  # paho closes right after "writing" DISCONNECT: it must still leave, or the Last Will fires
-            self.flush()
-        except OSError:
-            pass
-        self._sock.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _WakeSocket:
-    """paho's wake-up pipe, silent when the network thread wakes itself.
-
-    paho writes a byte to it for every packet it queues (each PUBACK too), to break
-    the network thread out of ``select``. The network thread's own packets need no
-    wake-up: its next pass sees them through ``want_write``.
-    """
-
-    def __init__(self, sock: Any, network_thread: Callable[[], threading.Thread | None]) -> None:
-        self._sock = sock
-        self._network_thread = network_thread
-
-    def send(self, data: bytes) -> int:
-        if threading.current_thread() is self._network_thread():
-            return len(data)
-        return int(self._sock.send(data))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _LowLatencyClient(paho.Client):
-    """paho's client with fewer system calls per message: buffered reads, writes sent together,
-    no self wake-ups, every buffered packet handled in one pass. The MQTT behaviour is paho's own."""
-
-    @property  # type: ignore[override]
-    def _sockpairW(self) -> Any:
-        return self.__dict__.get("_wake_socket")
-
-    @_sockpairW.setter
-    def _sockpairW(self, sock: Any) -> None:
-        self.__dict__["_wake_socket"] = None if sock is None else _WakeSocket(sock, lambda: self._thread)
-
-    def _create_socket(self) -> Any:
-        return _BufferedSocket(super()._create_socket())
-
-    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        for _ in range(_MAX_PACKETS_PER_READ):
-            sock = self._sock
-            if rc != paho.MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, _BufferedSocket) \
-                    or not sock.buffered():
-                break
-            if self._out_packet and self._out_packet[-1]["command"] & 0xF0 == paho.PUBLISH:
-                rc = self.loop_write()  # a handler published (an alarm command, say): it leaves now
-                if rc != paho.MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
-            rc = super().loop_read(max_packets)
-        return rc
-
-    def loop_write(self) -> paho.MQTTErrorCode:
-        rc = super().loop_write()
-        sock = self._sock
-        if rc == paho.MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, _BufferedSocket):
-            try:
-                sock.flush()
-            except OSError as exc:
-                log.debug("send to broker failed: %s", exc)
-                return self._loop_rc_handle(paho.MQTTErrorCode.MQTT_ERR_CONN_LOST)
-            # paho decided about write interest before the flush; tell it again now
-            if self.want_write():
-                self._call_socket_register_write()
-            else:
-                self._call_socket_unregister_write()
-        return rc
-
-    def want_write(self) -> bool:
-        sock = self._sock
-        return super().want_write() or (isinstance(sock, _BufferedSocket) and sock.outgoing() > 0)
-
-
-class _LoopDriver:
-    """Drives one paho client from an asyncio loop: paho's "external event loop" interface.
-
-    paho reports the socket (``on_socket_open``/``close``) and when it has something to
-    write (``on_socket_register_write``); the loop calls ``loop_read``/``loop_write`` when
-    the socket is ready and ``loop_misc`` every second (keepalive). paho calls those hooks
-    from the executor thread during ``reconnect()``: they hop to the loop.
-    """
-
-    def __init__(self, link: MqttLink, client: paho.Client, broker: BrokerSettings) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._thread_id = threading.get_ident()
-        self._link = link
-        self._client = client
-        self._broker = broker
-        self._fd: int | None = None
-        self._flush_pending = False
-        self._writer_added = False
-        self._socket_gone = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-
-    def on_loop_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
-
-    def start(self) -> None:
-        client = self._client
-        opened = client.on_socket_open
-        if opened is None:
-            raise MqttLinkError("the client has no socket-open hook")
-
-        def on_open(c: paho.Client, userdata: Any, sock: Any) -> None:
-            opened(c, userdata, sock)
-            self._on_loop(self._watch, sock.fileno())
-
-        client.on_socket_open = on_open
-        client.on_socket_close = lambda c, userdata, sock: self._on_loop(self._unwatch)
-        client.on_socket_register_write = lambda c, userdata, sock: self._on_loop(self._want_write)
-        client.on_socket_unregister_write = lambda c, userdata, sock: self._on_loop(self._no_write)
-        self._task = self.loop.create_task(self._run(), name=f"mqtt-{self._link._client_id}")
-
-    async def close(self) -> None:
-        self._stopping = True
-        self._client.disconnect()  # DISCONNECT leaves through loop_write, then paho closes the socket
-        if self._fd is not None:
-            try:
-                await asyncio.wait_for(self._socket_gone.wait(), 2.0)
-            except TimeoutError:
-                log.debug("broker did not see our DISCONNECT in time")
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        self._close_socket()  # never connected cleanly, or the DISCONNECT did not get out
-
-    def _close_socket(self) -> None:
-        if self._client.socket() is not None:
-            self._client._sock_close()  # noqa: SLF001 - paho has no public close; it calls on_socket_close
-        self._unwatch()
-
-    def _on_loop(self, action: Callable[..., None], *args: Any) -> None:
-        if self.on_loop_thread():
-            action(*args)
-        else:
-            self.loop.call_soon_threadsafe(action, *args)
-
-    def _watch(self, fd: int) -> None:
-        if self._stopping:  # a connect that finished after close() began
-            self._close_socket()
-            return
-        self._fd = fd
-        self._socket_gone.clear()
-        self.loop.add_reader(fd, self._readable)
-        if self._client.want_write():
-            self._want_write()
-
-    def _readable(self) -> None:
-        self._client.loop_read()
-        sock = self._client.socket()
-        if isinstance(sock, _BufferedSocket) and sock.pending() > 0:
-            # bytes already read from the kernel (or held by TLS) raise no epoll event: come back for them
-            self.loop.call_soon(self._readable)
-
-    def _unwatch(self) -> None:
-        if self._fd is None:
-            return
-        self.loop.remove_reader(self._fd)
-        if self._writer_added:
-            self.loop.remove_writer(self._fd)
-            self._writer_added = False
-        self._fd = None
-        self._socket_gone.set()
-
-    def _want_write(self) -> None:
-        """paho has packets to send: send them once the current callbacks are done (all the PUBACKs
-        of a batch in one ``send``); wait for writability only if the kernel's buffer is full, as
-        asyncio's own transports do (an epoll registration per message would cost two system calls)."""
-        if self._fd is not None and not self._flush_pending:
-            self._flush_pending = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._fd is None:
-            return
-        self._client.loop_write()
-        if self._fd is not None and self._client.want_write() and not self._writer_added:
-            self.loop.add_writer(self._fd, self._writable)
-            self._writer_added = True
-
-    def _writable(self) -> None:
-        self._client.loop_write()
-        if self._fd is not None and not self._client.want_write() and self._writer_added:
-            self.loop.remove_writer(self._fd)
-            self._writer_added = False
-
-    def _no_write(self) -> None:
-        if self._fd is not None and self._writer_added:
-            self.loop.remove_writer(self._fd)
-            self._writer_added = False
-
-    async def _run(self) -> None:
-        first_delay = 1.0
-        delay = first_delay
-        while not self._stopping:
-            connects = self._link.stats.connects
-            try:
-                await self.loop.run_in_executor(None, self._client.reconnect)
-            except (OSError, ValueError, ssl.SSLError) as exc:
-                log.warning("cannot reach broker %s:%s (%s); retrying in %.0f s", self._broker.host,
-                            self._broker.port, exc, delay)
-            else:
-                keepalive = self.loop.create_task(self._keepalive())
-                try:
-                    await self._socket_gone.wait()
-                finally:
-                    keepalive.cancel()
-                if self._link.stats.connects > connects:  # it was up: start the backoff afresh
-                    delay = first_delay
-            if self._stopping:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max(first_delay, self._broker.max_reconnect_delay_s))
-
-    async def _keepalive(self) -> None:
-        while self._client.loop_misc() == paho.MQTTErrorCode.MQTT_ERR_SUCCESS:
-            await asyncio.sleep(1.0)
 
 
 def _short_reason(exc: Exception) -> str:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from openshelf.mqtt import _BufferedSocket
+from openshelf.mqtt_socket import BufferedSocket as _BufferedSocket
 
 
 @pytest.fixture
