@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ def register_bench(subparsers: Any) -> None:
     camera = subparsers.add_parser(
         "camera", help="camera CPU per stream, and alarm → clip available at the backend",
         description="Measures the CPU share of one core that one camera stream costs (synthetic generator alone; "
-                    "grabber without and with the ring buffer; an HTTP MJPEG stream decoded or passed through; the "
-                    "whole `openshelf camera` process with live view), then times gate alarms from the MQTT publish "
-                    "to the clip upload arriving at a local HTTP receiver.")
+                    "grabber without and with the ring buffer; an HTTP MJPEG stream decoded or passed through; an "
+                    "H.264 file decoded or kept as packets; the whole `openshelf camera` process with live view, on "
+                    "MJPEG and on H.264), then times gate alarms from the MQTT publish to the clip upload arriving "
+                    "at a local HTTP receiver.")
     camera.add_argument("--seconds", type=float, default=10.0, help="CPU measuring window per configuration")
     camera.add_argument("--width", type=int, default=1280)
     camera.add_argument("--height", type=int, default=720)
@@ -67,10 +69,15 @@ def run_camera_bench(*, seconds: float = 10.0, width: int = 1280, height: int = 
         if only in (None, "process"):
             options = ProcessBenchOptions(seconds=seconds, width=width, height=height, fps=fps, alarms=alarms,
                                           broker=broker)
-            measured = run_process_bench(options, Path(tmp))
+            measured = run_process_bench(options, Path(tmp) / "process-mjpeg")
             report["camera_process"] = measured["camera_process"]
             report["clip"] = measured["clip"]
             report["config"]["broker"] = measured["broker"]
+            h264 = _h264_file(Path(tmp), width, height, fps)
+            if h264 is not None:
+                measured = run_process_bench(replace(options, source=str(h264)), Path(tmp) / "process-h264")
+                report["camera_process_h264"] = measured["camera_process"]
+                report["clip_h264"] = measured["clip"]
     return report
 
 
@@ -89,7 +96,7 @@ def _pipeline_figures(run: Any, workdir: Path, width: int, height: int, fps: flo
         stream.stop()
     h264 = _h264_file(workdir, width, height, fps)
     if h264 is not None:
-        for mode in ("h264_file_discard", "h264_file_ring"):
+        for mode in ("h264_file_discard", "h264_file_ring", "h264_file_packets_ring"):
             figures[mode] = run(mode, str(h264))
     cpu = {mode: round(result["cpu_percent"], 2) for mode, result in figures.items()}
     cpu["synthetic_ring_minus_generator"] = round(cpu["synthetic_ring"] - cpu["generator"], 2)
@@ -101,6 +108,8 @@ def _pipeline_figures(run: Any, workdir: Path, width: int, height: int, fps: flo
         "ring": {"frames": ring.get("ring_frames"), "mb": round(ring.get("ring_mb", 0.0), 1),
                  "mean_jpeg_kb": round(ring.get("mean_jpeg_kb", 0.0), 1)},
         "passthrough_active": figures["mjpeg_passthrough_ring"].get("passthrough"),
+        "h264_packets_active": figures.get("h264_file_packets_ring", {}).get("passthrough"),
+        "h264_ring_mb": round(figures.get("h264_file_packets_ring", {}).get("ring_mb", 0.0), 1),
     }
 
 
@@ -112,6 +121,8 @@ def _h264_file(workdir: Path, width: int, height: int, fps: float, seconds: floa
     from cameras.source import SyntheticSource
 
     path = workdir / "camera-h264.mp4"
+    if path.is_file():  # made once per run: the pipeline and the process figures share it
+        return path
     source = SyntheticSource(width, height, fps=120)  # render as fast as possible; the file says 'fps'
     source.open()
     command = [ffmpeg, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
@@ -144,7 +155,9 @@ def format_report(report: dict[str, Any]) -> str:
             f"  HTTP MJPEG decoded + ring             {cpu['mjpeg_decoded_ring']:6.2f} %",
             f"  HTTP MJPEG passthrough + ring         {cpu['mjpeg_passthrough_ring']:6.2f} %",
             (f"  H.264 file decoded, frames discarded  {cpu['h264_file_discard']:6.2f} %\n"
-             f"  H.264 file decoded + ring             {cpu['h264_file_ring']:6.2f} %" if "h264_file_ring" in cpu
+             f"  H.264 file decoded + JPEG ring        {cpu['h264_file_ring']:6.2f} %\n"
+             f"  H.264 file, packets kept in the ring  {cpu['h264_file_packets_ring']:6.2f} %"
+             if "h264_file_packets_ring" in cpu
              else "  H.264 decoded + ring                  skipped (ffmpeg not installed)"),
             f"  ring: {pipeline['ring']['frames']} frames, {pipeline['ring']['mb']} MB, "
             f"{pipeline['ring']['mean_jpeg_kb']} kB per frame",
@@ -153,12 +166,21 @@ def format_report(report: dict[str, Any]) -> str:
     if process:
         lines.append(f"  openshelf camera process (MJPEG, ring, live view 1 fps, MQTT): {process['cpu_percent']:.2f} % "
                      f"of one core, RSS {process['rss_mb']:.0f} MB, {process['threads']} threads")
-    clip = report.get("clip")
-    if clip:
-        lines.append(f"  alarm published → clip at backend: p50 {clip['p50_s']:.2f} s  max {clip['max_s']:.2f} s "
-                     f"(n={clip['n']}, missing {clip['missing']}; target ≤ {clip['target_s']:g} s); snapshot p50 "
-                     f"{clip['snapshot_p50_s']:.2f} s; pre-roll in clip ≥ {clip['preroll_min_s']:.2f} s")
+    lines += _clip_lines(report.get("clip"), "")
+    process = report.get("camera_process_h264")
+    if process:
+        lines.append(f"  openshelf camera process (H.264 packets, ring, live view, MQTT): {process['cpu_percent']:.2f} "
+                     f"% of one core, RSS {process['rss_mb']:.0f} MB, {process['threads']} threads")
+    lines += _clip_lines(report.get("clip_h264"), " (H.264 → MP4)")
     return "\n".join(lines)
+
+
+def _clip_lines(clip: dict[str, Any] | None, label: str) -> list[str]:
+    if not clip:
+        return []
+    return [f"  alarm published → clip at backend{label}: p50 {clip['p50_s']:.2f} s  max {clip['max_s']:.2f} s "
+            f"(n={clip['n']}, missing {clip['missing']}; target ≤ {clip['target_s']:g} s); snapshot p50 "
+            f"{clip['snapshot_p50_s']:.2f} s; pre-roll in clip ≥ {clip['preroll_min_s']:.2f} s"]
 
 
 if __name__ == "__main__":  # pragma: no cover - manual runs before the lead wires `openshelf bench camera`

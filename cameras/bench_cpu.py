@@ -10,9 +10,11 @@ fixed wall-clock window after a warm-up, and nothing else shares it:
 * ``mjpeg_decoded_ring`` / ``mjpeg_passthrough_ring``: grabber + ring buffer on an
   HTTP MJPEG stream served by another process, with OpenCV decoding every
   frame (then re-encoded for the ring) or keeping the camera's JPEG as is;
-* ``h264_file_ring``: grabber + ring buffer on an H.264 video file played at
-  its own rate: the decode + re-encode an RTSP H.264 camera costs
-  (``h264_file_discard``: the decode alone).
+* ``h264_file_packets_ring``: grabber + ring buffer on an H.264 video file
+  played at its own rate, keeping the camera's packets (the default for H.264);
+* ``h264_file_ring``: the same file decoded and every frame JPEG-encoded into
+  the ring (what an H.264 camera cost before packets were kept;
+  ``h264_file_discard``: the decode alone).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-RING_MODES = ("synthetic_ring", "mjpeg_decoded_ring", "mjpeg_passthrough_ring", "h264_file_ring")
+RING_MODES = ("synthetic_ring", "mjpeg_decoded_ring", "mjpeg_passthrough_ring", "h264_file_ring",
+              "h264_file_packets_ring")
 MODES = ("generator", "synthetic_discard", "h264_file_discard", *RING_MODES)
 
 
@@ -91,7 +94,8 @@ def _run_grabber(run: CpuRun) -> dict[str, Any]:
     if run.mode.startswith(("mjpeg", "h264")):
         if run.url is None:
             raise ValueError(f"{run.mode} needs the stream's url or the file's path")
-        source = OpenCvSource(run.url, jpeg_passthrough=run.mode == "mjpeg_passthrough_ring")
+        source = OpenCvSource(run.url, jpeg_passthrough=run.mode == "mjpeg_passthrough_ring",
+                              h264_passthrough=run.mode == "h264_file_packets_ring")
     else:
         source = SyntheticSource(run.width, run.height, run.fps)
     ring = FrameRing(run.ring_seconds) if run.mode in RING_MODES else _DiscardingRing()
@@ -100,7 +104,8 @@ def _run_grabber(run: CpuRun) -> dict[str, Any]:
     try:
         result = _measure(run, lambda: grabber.frames)
         if isinstance(source, OpenCvSource):
-            result["passthrough"] = source.passthrough  # read while open: closing resets it
+            # Read while open: closing resets them.
+            result["passthrough"] = source.passthrough or source.h264_passthrough
     finally:
         grabber.stop()
     if isinstance(ring, FrameRing) and len(ring):

@@ -1,8 +1,9 @@
 """The camera service as a real process: its CPU per stream, and alarm → clip available at the backend.
 
 Runs a broker, a synthetic camera served as HTTP MJPEG by its own process
-(``openshelf sim camera``), ``openshelf camera`` reading it, and a local HTTP
-receiver standing in for the backend. The camera process's CPU is read from
+(``openshelf sim camera``) or an H.264 video file played at its own rate,
+``openshelf camera`` reading it, and a local HTTP receiver standing in for the
+backend. The camera process's CPU is read from
 the OS (psutil) over a quiet window while it streams, buffers, and pushes the
 live view; then gate alarms are published over MQTT and each one is timed from
 the publish to the moment its clip upload has fully arrived at the receiver.
@@ -48,6 +49,7 @@ class ProcessBenchOptions:
     alarms: int = 5
     post_roll_s: float = 5.0  # the camera service's default; the target is post-roll + 1 s
     broker: str = "auto"
+    source: str | None = None  # a camera source (e.g. an H.264 file); None: the simulator over HTTP MJPEG
 
 
 # ------------------------------------------------------------------ the stand-in backend
@@ -190,18 +192,21 @@ class _StateWatch:
 
 
 def run_process_bench(options: ProcessBenchOptions, workdir: Path) -> dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
     broker = BenchBroker(options.broker, workdir)
     receiver = Receiver().start()
     stream_port = _free_port()
-    stream = Child("sim-camera", ["sim", "camera", "--port", str(stream_port), "--width", str(options.width),
-                                  "--height", str(options.height), "--fps", f"{options.fps:g}"],
-                   workdir / "sim-camera.log", restart=False)
+    stream = None if options.source else Child(
+        "sim-camera", ["sim", "camera", "--port", str(stream_port), "--width", str(options.width),
+                       "--height", str(options.height), "--fps", f"{options.fps:g}"],
+        workdir / "sim-camera.log", restart=False)
     camera: Child | None = None
     link: MqttLink | None = None
     try:
         broker.start()
-        stream.start()
-        stream_url = stream.wait_ready(60)["camera_sim"]
+        if stream is not None:
+            stream.start()
+        stream_url = stream.wait_ready(60)["camera_sim"] if stream is not None else str(options.source)
         site_path, site_id = _write_site(workdir, broker.url, receiver.url, stream_url)
         watch = _StateWatch()
         link = MqttLink(BrokerSettings(url=broker.url), client_id=f"{site_id}-bench")
@@ -223,7 +228,8 @@ def run_process_bench(options: ProcessBenchOptions, workdir: Path) -> dict[str, 
             camera.stop()
         if link is not None:
             link.stop()
-        stream.stop()
+        if stream is not None:
+            stream.stop()
         receiver.stop()
         broker.stop()
 

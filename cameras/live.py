@@ -7,6 +7,13 @@ slow backend simply gets fewer frames. The frame is made smaller by decoding
 the JPEG at a reduced scale (libjpeg does this in the DCT, far cheaper than a
 full decode and resize) and re-encoding it at a lower quality.
 
+An H.264 camera's ring holds packets, and only a keyframe decodes on its own:
+the live view shows the newest keyframe, so it changes at most once per
+keyframe interval of the camera (its "I-frame interval"), and a keyframe
+already sent is not decoded again. Decoding one costs far more than shrinking
+a JPEG, so the pusher also keeps its own CPU within ``cpu_budget`` of a core
+by waiting longer after an expensive frame.
+
     PUT {backend}/api/cameras/{camera_id}/live   (image/jpeg, X-Captured-At, HTTP Basic)
 
 An answer may carry ``X-Live-Viewers: <n>``; while it says 0 the pusher sends
@@ -26,6 +33,7 @@ import httpx
 import numpy as np
 
 from cameras.avi import AviError, jpeg_size
+from cameras.packets import PacketError, decode_run
 from cameras.ringbuffer import BufferedFrame, FrameRing, RingBufferError, encode_jpeg
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,9 @@ class LiveOptions:
     width: int = 640
     jpeg_quality: int = 70
     idle_interval_s: float = 5.0  # while the backend says nobody is watching
+    # At most this share of one core for making live frames: an H.264 keyframe can cost 50-120 ms
+    # to decode, so a camera with a short keyframe interval is shown less often rather than costing more.
+    cpu_budget: float = 0.03
     timeout_s: float = 2.0
     retry_initial_s: float = 1.0
     retry_max_s: float = 30.0
@@ -54,6 +65,8 @@ class LiveOptions:
     def __post_init__(self) -> None:
         if self.fps < 0 or self.width < 16 or not 1 <= self.jpeg_quality <= 100 or self.timeout_s <= 0:
             raise ValueError("live view needs fps >= 0, width >= 16, quality 1..100 and a positive timeout")
+        if not 0 < self.cpu_budget <= 1:
+            raise ValueError("live view cpu_budget is a share of one core: 0 < cpu_budget <= 1")
 
 
 def shrink_jpeg(jpeg: bytes, width: int, quality: int) -> bytes:
@@ -67,6 +80,11 @@ def shrink_jpeg(jpeg: bytes, width: int, quality: int) -> bytes:
     image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), flag)
     if image is None:
         raise LiveViewError("frame is not a decodable JPEG")
+    return shrink_image(image, width, quality)
+
+
+def shrink_image(image: np.ndarray, width: int, quality: int) -> bytes:
+    """The image at most ``width`` pixels wide (never enlarged), as a JPEG of ``quality``."""
     if image.shape[1] > width:
         height = max(1, round(image.shape[0] * width / image.shape[1]))
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -74,6 +92,21 @@ def shrink_jpeg(jpeg: bytes, width: int, quality: int) -> bytes:
         return encode_jpeg(image, quality)
     except RingBufferError as exc:
         raise LiveViewError(str(exc)) from exc
+
+
+def live_jpeg(frame: BufferedFrame, width: int, quality: int) -> bytes:
+    """A buffered frame (JPEG, or an H.264 keyframe) as a live-view JPEG."""
+    if frame.packet is None:
+        return shrink_jpeg(frame.jpeg, width, quality)
+    if not frame.keyframe:
+        raise LiveViewError(f"frame {frame.sequence} is not a keyframe and cannot be decoded alone")
+    try:
+        decoded = decode_run([frame])
+    except PacketError as exc:
+        raise LiveViewError(str(exc)) from exc
+    if not decoded:
+        raise LiveViewError(f"keyframe {frame.sequence} did not decode")
+    return shrink_image(decoded[0][1], width, quality)
 
 
 class LivePusher:
@@ -99,6 +132,7 @@ class LivePusher:
         self._thread: threading.Thread | None = None
         self._last_sequence: int | None = None
         self._watched = True
+        self._cpu_pause_s = 0.0
         self._retry_s = options.retry_initial_s
         self._failing = False
         self.sent = 0
@@ -141,20 +175,26 @@ class LivePusher:
     def _tick(self, client: httpx.Client) -> float:
         """Send the newest frame if it is new; returns how long to wait before the next tick."""
         frame = self._ring.latest()
+        if frame is not None and not frame.keyframe:
+            frame = self._ring.latest_keyframe()
         if frame is None or frame.sequence == self._last_sequence:
             self.skipped += 1
             return self._period()
+        started = time.thread_time()
         try:
-            body = shrink_jpeg(frame.jpeg, self.options.width, self.options.jpeg_quality)
+            body = live_jpeg(frame, self.options.width, self.options.jpeg_quality)
         except LiveViewError as exc:
             log.warning("camera %s: live frame %d skipped: %s", self.camera_id, frame.sequence, exc)
             self._last_sequence = frame.sequence
             return self._period()
+        finally:
+            self._cpu_pause_s = (time.thread_time() - started) / self.options.cpu_budget
         self._last_sequence = frame.sequence
         return self._send(client, frame, body)
 
     def _period(self) -> float:
-        return 1.0 / self.options.fps if self._watched else max(1.0 / self.options.fps, self.options.idle_interval_s)
+        period = 1.0 / self.options.fps if self._watched else max(1.0 / self.options.fps, self.options.idle_interval_s)
+        return max(period, self._cpu_pause_s)
 
     def _send(self, client: httpx.Client, frame: BufferedFrame, body: bytes) -> float:
         headers = {"Content-Type": "image/jpeg", "X-Captured-At": frame.captured_at.isoformat()}

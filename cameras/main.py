@@ -36,7 +36,7 @@ def run_camera(site_path: Path, camera_id: str, stop: threading.Event | None = N
         tuning = CameraTuning.of(settings)
         source = make_source(settings.source, fps=settings.fps, width=settings.width, height=settings.height,
                              open_timeout_s=tuning.open_timeout_s, read_timeout_s=tuning.read_timeout_s,
-                             jpeg_passthrough=tuning.jpeg_passthrough)
+                             jpeg_passthrough=tuning.jpeg_passthrough, h264_passthrough=tuning.h264_passthrough)
         evidence_options, grabber_settings, live_options = tuning.evidence(), tuning.grabber(), tuning.live()
     except (ConfigError, SourceError, ValueError) as exc:
         print(f"openshelf camera: {exc}", file=sys.stderr)

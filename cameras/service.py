@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from cameras.evidence import EvidenceError, pick_snapshot, write_clip, write_snapshot
+from cameras.evidence import EvidenceError, choose_snapshot, clip_suffix, write_clip, write_snapshot
 from cameras.grabber import Grabber, GrabberSettings
 from cameras.ringbuffer import BufferedFrame, FrameRing
 from cameras.source import FrameSource
@@ -223,7 +223,8 @@ class CameraService:
             settle = timedelta(seconds=min(window, self.options.snapshot_settle_s))
             self.ring.wait_until_captured(alarm_at + settle, self.options.snapshot_wait_s)
         span = timedelta(seconds=window)
-        chosen = pick_snapshot(self.ring.frames_between(alarm_at - span, alarm_at + span), alarm_at, window)
+        candidates = self.ring.frames_between(alarm_at - span, alarm_at + span, from_keyframe=True)
+        chosen = choose_snapshot(candidates, alarm_at, window, jpeg_quality=self.options.jpeg_quality)
         if chosen is None:
             self._report_problem(alarm_id, "snapshot", self._why_no_frame(alarm_at))
             return
@@ -255,7 +256,8 @@ class CameraService:
 
     def _collect_clip_frames(self, pending: _PendingClip) -> None:
         start, end = self._clip_span(pending)
-        for frame in self.ring.frames_between(start, end):
+        # From the keyframe before the pre-roll: an H.264 clip can only start at one.
+        for frame in self.ring.frames_between(start, end, from_keyframe=True):
             pending.frames[frame.sequence] = frame
 
     def _build_due_clips(self, *, force: bool) -> None:
@@ -285,7 +287,7 @@ class CameraService:
         if missing is not None:
             self._report_problem(alarm_id, "clip", missing)
             return
-        path = self.evidence_dir / alarm_id / f"clip{self.options.clip_suffix}"
+        path = self.evidence_dir / alarm_id / f"clip{clip_suffix(frames, self.options.clip_suffix)}"
         try:
             clip = write_clip(frames, path, alarm_at=pending.started_at)
         except EvidenceError as exc:

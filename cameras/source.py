@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
+from cameras.h264 import H264Error, parameter_sets
+
 log = logging.getLogger(__name__)
 
 _DEVICE_PATTERN = re.compile(r"^/dev/video(\d+)$")
@@ -32,12 +34,33 @@ class SourceError(Exception):
 
 
 @dataclass(frozen=True)
+class VideoStream:
+    """One opening of an H.264 stream: what a decoder or a muxer needs besides the packets."""
+
+    width: int
+    height: int
+    parameter_sets: bytes  # SPS and PPS, Annex B (may be empty when the stream sends them in band only)
+    session: int  # a new number per opening: packets of two openings never share a clip
+
+
+@dataclass(frozen=True)
+class EncodedPacket:
+    """One H.264 access unit as the camera sent it (Annex B), in decode order."""
+
+    data: bytes
+    keyframe: bool
+    pts_ms: float | None  # the stream's presentation timestamp: only its order is used
+    stream: VideoStream
+
+
+@dataclass(frozen=True)
 class Frame:
     """One captured image with the wall-clock and monotonic time it was taken.
 
-    A frame carries decoded pixels (``image``) or, when the camera already sends
-    JPEG (MJPEG streams), the camera's own JPEG bytes (``jpeg``), which the ring
-    buffer stores as they are instead of decoding and re-encoding them.
+    A frame carries decoded pixels (``image``); or, when the camera already sends
+    JPEG (MJPEG streams), the camera's own JPEG bytes (``jpeg``); or, for an H.264
+    camera, the camera's own encoded packet (``packet``). The ring buffer stores
+    JPEGs and packets as they are instead of decoding and re-encoding them.
     """
 
     image: np.ndarray | None
@@ -45,16 +68,18 @@ class Frame:
     monotonic: float
     index: int = 0
     jpeg: bytes | None = None
+    packet: EncodedPacket | None = None
 
     def __post_init__(self) -> None:
-        if self.image is None and self.jpeg is None:
-            raise ValueError("a frame needs pixels or JPEG bytes")
+        if self.image is None and self.jpeg is None and self.packet is None:
+            raise ValueError("a frame needs pixels, JPEG bytes or an encoded packet")
 
     def pixels(self) -> np.ndarray:
         """The decoded image (decoding the JPEG if the frame only has that)."""
         if self.image is not None:
             return self.image
-        assert self.jpeg is not None
+        if self.jpeg is None:
+            raise SourceError(f"frame {self.index} is an H.264 packet: decode it with its group of pictures")
         image = cv2.imdecode(np.frombuffer(self.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise SourceError(f"frame {self.index} is not a decodable JPEG")
@@ -90,9 +115,14 @@ class OpenCvSource:
     If those packets turn out not to be standalone JPEGs, the source reopens
     once with decoding and stays that way.
 
-    Decoding (H.264 and other codecs) uses one thread by default: at camera
-    frame rates a single thread keeps up, and FFmpeg's frame threading costs
-    about a fifth more CPU in total for nothing in return.
+    With ``h264_passthrough`` (the default), an H.264 stream is read the same
+    way: every frame is the camera's packet (Annex B, keyframes flagged), and
+    nothing is decoded until an alarm needs a snapshot. Packets before the
+    first keyframe of an opening are skipped: nothing could decode them.
+
+    Decoding (other codecs, or either passthrough turned off) uses one thread
+    by default: at camera frame rates a single thread keeps up, and more
+    decoder threads buy no CPU (measured no cheaper), only more memory.
     """
 
     def __init__(
@@ -103,6 +133,7 @@ class OpenCvSource:
         *,
         realtime: bool | None = None,
         jpeg_passthrough: bool = True,
+        h264_passthrough: bool = True,
         decoder_threads: int = 1,
     ) -> None:
         self._target = url_or_device
@@ -113,9 +144,13 @@ class OpenCvSource:
         is_file = isinstance(url_or_device, str) and _scheme(url_or_device) == "" and self._device is None
         self._realtime = is_file if realtime is None else realtime
         self._passthrough_allowed = jpeg_passthrough and self._device is None
+        self._h264_allowed = h264_passthrough and self._device is None
         self._capture: cv2.VideoCapture | None = None
         self._raw = False
         self._raw_checked = False
+        self._stream: VideoStream | None = None
+        self._sessions = 0
+        self._keyframe_seen = False
         self._index = 0
         self._frame_period = 0.0
         self._next_due = 0.0
@@ -130,6 +165,11 @@ class OpenCvSource:
         """True while frames are the camera's own JPEG packets (no decode, no re-encode)."""
         return self._raw
 
+    @property
+    def h264_passthrough(self) -> bool:
+        """True while frames are the camera's own H.264 packets (nothing decoded)."""
+        return self._stream is not None
+
     def open(self) -> None:
         self.close()
         try:
@@ -143,9 +183,28 @@ class OpenCvSource:
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         self._frame_period = 1.0 / fps if 0 < fps <= 240 else 0.1
         self._next_due = time.monotonic()
-        self._raw = self._passthrough_allowed and _codec(capture) in _JPEG_CODECS and _read_raw_packets(capture)
+        codec = _codec(capture)
+        self._raw = self._passthrough_allowed and codec in _JPEG_CODECS and _read_raw_packets(capture)
         self._raw_checked = False
-        log.info("opened video source %s%s", self.description, " (JPEG passthrough)" if self._raw else "")
+        self._stream = self._h264_stream(capture) if self._h264_allowed and codec in _H264_CODECS else None
+        self._keyframe_seen = False
+        mode = " (JPEG passthrough)" if self._raw else " (H.264 packets kept, not decoded)" if self._stream else ""
+        log.info("opened video source %s%s", self.description, mode)
+
+    def _h264_stream(self, capture: cv2.VideoCapture) -> VideoStream | None:
+        """Switch ``capture`` to undecoded packets and describe the stream; None if the backend cannot."""
+        if not _read_raw_packets(capture):
+            log.warning("video source %s: the OpenCV backend cannot deliver H.264 packets; decoding frames",
+                        self.description)
+            return None
+        try:
+            extradata = parameter_sets(_extradata(capture))
+        except H264Error as exc:
+            log.warning("video source %s: %s; relying on in-band SPS/PPS", self.description, exc)
+            extradata = b""
+        self._sessions += 1
+        return VideoStream(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                           extradata, self._sessions)
 
     def _open_capture(self) -> cv2.VideoCapture:
         target = self._target
@@ -172,11 +231,24 @@ class OpenCvSource:
             # OpenCV cannot tell a read timeout from a closed stream or a file's end; all need a reopen.
             raise SourceError(f"video source {self.description} stopped delivering frames")
         captured_at, monotonic = _now()
+        if self._stream is not None:
+            return self._packet_frame(image, captured_at, monotonic)
         self._index += 1
         if self._raw:
             jpeg = self._checked_jpeg(image)
             return Frame(image=None, jpeg=jpeg, captured_at=captured_at, monotonic=monotonic, index=self._index)
         return Frame(image=image, captured_at=captured_at, monotonic=monotonic, index=self._index)
+
+    def _packet_frame(self, packet: np.ndarray, captured_at: datetime, monotonic: float) -> Frame | None:
+        assert self._capture is not None and self._stream is not None
+        keyframe = self._capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME) > 0
+        self._keyframe_seen = self._keyframe_seen or keyframe
+        if not self._keyframe_seen:
+            return None  # joined mid-group: undecodable until the next keyframe
+        pts = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        self._index += 1
+        encoded = EncodedPacket(packet.tobytes(), keyframe, pts if np.isfinite(pts) else None, self._stream)
+        return Frame(image=None, packet=encoded, captured_at=captured_at, monotonic=monotonic, index=self._index)
 
     def _checked_jpeg(self, packet: np.ndarray) -> bytes:
         """The packet as JPEG bytes; gives passthrough up for good if packets are not standalone JPEGs."""
@@ -204,9 +276,11 @@ class OpenCvSource:
             self._capture.release()
             self._capture = None
         self._raw = False
+        self._stream = None
 
 
 _JPEG_CODECS = {b"MJPG", b"JPEG", b"mjpg", b"jpeg"}
+_H264_CODECS = {b"h264", b"H264", b"avc1", b"AVC1", b"x264", b"X264"}
 
 
 def redact_credentials(url: str) -> str:
@@ -220,6 +294,15 @@ def redact_credentials(url: str) -> str:
 def _read_raw_packets(capture: cv2.VideoCapture) -> bool:
     """Ask the FFmpeg backend for undecoded packets; False if the backend cannot."""
     return bool(capture.set(cv2.CAP_PROP_FORMAT, -1))
+
+
+def _extradata(capture: cv2.VideoCapture) -> bytes:
+    """The codec's extradata (SPS/PPS for H.264), empty if the backend has none."""
+    index = int(capture.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX))
+    if index <= 0:
+        return b""
+    ok, data = capture.retrieve(flag=index)
+    return data.tobytes() if ok and data is not None else b""
 
 
 def _codec(capture: cv2.VideoCapture) -> bytes:
@@ -379,6 +462,7 @@ def make_source(
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 5.0,
     jpeg_passthrough: bool = True,
+    h264_passthrough: bool = True,
 ) -> FrameSource:
     """Pick the source for a camera's ``source`` setting.
 
@@ -393,12 +477,14 @@ def make_source(
     if scheme == "synthetic":
         return _synthetic_from_url(source, fps=fps, width=width, height=height)
     if scheme in _NETWORK_SCHEMES:
-        return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough)
+        return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough,
+                            h264_passthrough=h264_passthrough)
     if scheme:
         raise SourceError(f"unsupported camera source scheme {scheme!r} in {redact_credentials(source)!r}")
     if source.startswith("/dev/") and _device_index(source) is None:
         raise SourceError(f"{source!r} is not a V4L2 device (expected /dev/videoN)")
-    return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough)
+    return OpenCvSource(source, open_timeout_s, read_timeout_s, jpeg_passthrough=jpeg_passthrough,
+                        h264_passthrough=h264_passthrough)
 
 
 def _synthetic_from_url(source: str, *, fps: float, width: int, height: int) -> SyntheticSource:

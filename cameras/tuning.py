@@ -21,6 +21,7 @@ class CameraTuning:
     post_event_s: float = 5.0
     jpeg_quality: int = 85
     jpeg_passthrough: bool = True
+    h264_passthrough: bool = True
     open_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     stale_after_s: float = 3.0

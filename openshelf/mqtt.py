@@ -104,6 +104,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self._session_up = False  # guarded by _lock: subscriptions made now reach the broker
+        self._replay_mid: int | None = None  # guarded by _lock: the SUBSCRIBE that "connected" waits for
         self.stats = LinkStats()
         self._started = False
         self._driver: LoopDriver | None = None
@@ -132,6 +133,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     @staticmethod
@@ -252,16 +254,34 @@ class MqttLink:
             # From here on subscribe() sends its own SUBSCRIBE; before, the replay below covers it.
             self._session_up = True
             filters = list(self._subscriptions)
-        for topic_filter in filters:
-            client.subscribe(topic_filter, qos=_QOS)
         if self._status_topic:
             client.publish(self._status_topic, DeviceStatus(online=True).model_dump_json(), qos=_QOS, retain=True)
-        self.connected.set()
+        if not filters:
+            self.connected.set()
+            return
+        # A broker that restarted without persistence forgot our session: "connected" waits for the
+        # SUBACK, so nothing published after it can miss us (one SUBSCRIBE for every filter).
+        result, mid = client.subscribe([(topic_filter, _QOS) for topic_filter in filters])
+        with self._lock:
+            self._replay_mid = mid if result == paho.MQTTErrorCode.MQTT_ERR_SUCCESS else None
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        refused = [code for code in reason_codes if getattr(code, "is_failure", False)]
+        if refused:
+            log.warning("broker refused %d subscription(s) of %s (check its ACL): %s", len(refused), self._client_id,
+                        ", ".join(str(code) for code in refused))
+        with self._lock:
+            replayed = mid == self._replay_mid
+            if replayed:
+                self._replay_mid = None
+        if replayed:
+            self.connected.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         was_connected = self.connected.is_set()
         with self._lock:
             self._session_up = False
+            self._replay_mid = None
         self.connected.clear()
         if was_connected and self._started:  # not while stop() is disconnecting
             log.warning("lost broker connection (%s); reconnecting", reason_code)

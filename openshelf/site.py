@@ -174,6 +174,8 @@ class CameraSettings(DeviceBase):
     post_event_s: float = Field(default=5.0, ge=1, le=60)
     jpeg_quality: int = Field(default=85, ge=50, le=100)
     jpeg_passthrough: bool = Field(default=True, description="keep an MJPEG camera's own JPEGs, no re-encoding")
+    h264_passthrough: bool = Field(default=True, description="keep an H.264 camera's own packets (MP4 clips), "
+                                                             "decode only for snapshots and the live view")
     open_timeout_s: float = Field(default=5.0, gt=0, le=60)
     read_timeout_s: float = Field(default=5.0, gt=0, le=60)
     stale_after_s: float = Field(default=3.0, ge=0.5, le=60)

@@ -145,3 +145,20 @@ def test_a_stuck_backend_costs_frames_not_the_grabber():
     assert datetime.fromisoformat(first.headers["x-captured-at"]) < newest_before_release
     assert jpeg_size(second.body) == (160, 90)
     assert second.basic_auth == ("cam1", "camera-secret-1")
+
+
+def test_an_expensive_frame_stretches_the_pause_to_keep_within_the_cpu_budget():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(204)
+
+    ring = _ring_with_frame()
+    generous, client = _pusher(ring, handler, fps=2)
+    with client:
+        assert generous._tick(client) == 0.5  # shrinking a 720p JPEG costs far less than 3 % of 0.5 s
+    ring = _ring_with_frame()
+    stingy, client = _pusher(ring, handler, fps=2, cpu_budget=1e-6)
+    with client:
+        pause = stingy._tick(client)
+    assert pause > 0.5 and pause == stingy._cpu_pause_s
+    with pytest.raises(ValueError):
+        LiveOptions(cpu_budget=0)
