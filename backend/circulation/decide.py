@@ -93,10 +93,12 @@ def compute_fine(loan: LoanFacts, rule: CirculationRule, now: datetime) -> Decim
 
 def accrued_fines(loans: Iterable[LoanFacts], rules: RuleSet, now: datetime) -> Decimal:
     """Fines still accruing on open loans (not yet charged to the patron's account)."""
-    return sum(
-        (compute_fine(loan, rules.rule_for(loan.patron_category, loan.item_type), now) for loan in loans),
-        Decimal(0),
-    )
+    _require_aware(now)
+    total = Decimal(0)
+    for loan in loans:
+        if loan.due_at < now:  # a loan not yet due accrues nothing: no rule to look up
+            total += compute_fine(loan, rules.rule_for(loan.patron_category, loan.item_type), now)
+    return total
 
 
 # --------------------------------------------------------------------------- patron checks

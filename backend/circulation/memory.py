@@ -12,7 +12,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from backend.circulation.model import (
     FineFacts,
@@ -28,6 +28,7 @@ from backend.circulation.service import PinHasher, StoreCirculation
 from backend.circulation.store import HoldEnd, StoredResult
 
 _MISSING = object()
+T = TypeVar("T")
 
 
 class MemoryStore:
@@ -67,6 +68,10 @@ class MemoryStore:
                 raise
             finally:
                 self._undo = None
+
+    def run(self, operation: Callable[["MemoryStore"], T]) -> T:
+        with self.session() as session:
+            return operation(session)
 
     def _set(self, table: dict[str, Any], key: str, value: Any) -> None:
         old = table.get(key, _MISSING)

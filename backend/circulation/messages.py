@@ -9,6 +9,7 @@ separator each language expects.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -188,6 +189,25 @@ def message(code: ReasonCode, *, currency: str = "VND", **params: Any) -> Biling
     ``currency``; a parameter the template does not use is ignored, and one it
     needs but was not given shows as ``?`` rather than failing.
     """
+    try:
+        key = tuple((name, type(value), _shown(value)) for name, value in params.items())
+        return _cached_message(code, currency, key)
+    except TypeError:  # an unhashable parameter: nothing to remember it by
+        return _build_message(code, currency, params)
+
+
+def _shown(value: Any) -> Any:
+    """What formatting depends on: a datetime shows its wall-clock time, whatever its zone."""
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_message(code: ReasonCode, currency: str, key: tuple[tuple[str, type, Any], ...]) -> Bilingual:
+    # Every checkout of a day has the same due date: the same sentence, formatted once (Bilingual is frozen).
+    return _build_message(code, currency, {name: value for name, _, value in key})
+
+
+def _build_message(code: ReasonCode, currency: str, params: dict[str, Any]) -> Bilingual:
     vi_template, en_template = _CATALOGUE[code]
     return Bilingual(
         vi=_fill(vi_template, "vi", currency, params),

@@ -46,6 +46,7 @@ from backend.circulation.interface import (
 from backend.circulation.messages import ReasonCode, message
 from backend.circulation.model import (
     FineFacts,
+    HoldFacts,
     HoldStatus,
     ItemFacts,
     ItemStatus,
@@ -118,15 +119,20 @@ class StoreCirculation:
 
     def patron_status(self, card_id: str, pin: str | None = None) -> PatronStatus:
         now = self._now(None)
-        with self._store.session() as session:
+
+        def read(session: StoreSession) -> tuple[PatronFacts, str | None, list[LoanFacts], list[HoldFacts],
+                                                 RuleSet] | None:
             patron = session.patron_by_card(card_id)
             if patron is None:
-                return PatronStatus(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
-                                    message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id, found=False)
-            pin_hash = session.pin_hash(patron.patron_id)
-            loans = session.open_loans_of(patron.patron_id)
-            holds = session.holds_of(patron.patron_id)
-            rules = session.rules()
+                return None
+            return (patron, session.pin_hash(patron.patron_id), session.open_loans_of(patron.patron_id),
+                    session.holds_of(patron.patron_id), session.rules())
+
+        facts = self._store.run(read)
+        if facts is None:
+            return PatronStatus(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
+                                message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id, found=False)
+        patron, pin_hash, loans, holds, rules = facts
         pin_valid = None if pin is None else (pin_hash is not None and self.pin_hasher.verify(pin_hash, pin))
         blocks = patron_refusals(patron, loans, rules, now)
         total_rule = rules.category_rule(patron.category)
@@ -152,13 +158,17 @@ class StoreCirculation:
         )
 
     def item_info(self, item_id: str) -> ItemInfo:
-        with self._store.session() as session:
+        def read(session: StoreSession) -> tuple[ItemFacts, LoanFacts | None, list[HoldFacts]] | None:
             item = session.item(item_id)
             if item is None:
-                return ItemInfo(ok=False, reason=ReasonCode.UNKNOWN_ITEM, message=message(ReasonCode.UNKNOWN_ITEM),
-                                item_id=item_id, found=False)
-            loan = session.open_loan(item_id)
-            holds = session.holds_for_item(item)
+                return None
+            return item, session.open_loan(item_id), session.holds_for_item(item)
+
+        facts = self._store.run(read)
+        if facts is None:
+            return ItemInfo(ok=False, reason=ReasonCode.UNKNOWN_ITEM, message=message(ReasonCode.UNKNOWN_ITEM),
+                            item_id=item_id, found=False)
+        item, loan, holds = facts
         return ItemInfo(
             ok=True, reason=ReasonCode.OK, message=message(ReasonCode.OK), item_id=item_id, found=True,
             title=item.title, author=item.author, item_type=item.item_type, status=item.status,
@@ -168,17 +178,11 @@ class StoreCirculation:
 
     def patron_account(self, card_id: str) -> PatronAccount:
         now = self._now(None)
-        with self._store.session() as session:
-            patron = session.patron_by_card(card_id)
-            if patron is None:
-                return PatronAccount(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
-                                     message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id, found=False)
-            rules = session.rules()
-            loans = sorted(session.open_loans_of(patron.patron_id), key=lambda loan: loan.due_at)
-            titles = {loan.item_id: _title(session.item(loan.item_id)) for loan in loans}
-            holds = sorted(session.holds_of(patron.patron_id), key=lambda hold: hold.placed_at)
-            hold_titles = {hold.hold_id: _title(session.item(hold.item_id)) if hold.item_id else "" for hold in holds}
-            fines = sorted(session.fines_of(patron.patron_id), key=lambda fine: fine.created_at)
+        facts = self._store.run(lambda session: _account_facts(session, card_id))
+        if facts is None:
+            return PatronAccount(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
+                                 message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id, found=False)
+        patron, rules, loans, titles, holds, hold_titles, fines = facts
         loan_views = tuple(
             LoanView(item_id=loan.item_id, title=titles[loan.item_id], due_at=loan.due_at, overdue=loan.due_at < now,
                      renewals=loan.renewals,
@@ -204,14 +208,10 @@ class StoreCirculation:
                  now: datetime | None = None) -> CheckoutResult:
         now = self._now(now)
         fingerprint = _fingerprint("checkout", card_id, item_id, no_block)
-        with self._store.session() as session:
-            earlier = self._recall(session, idempotency_key, "checkout", fingerprint, CheckoutResult,
-                                   card_id=card_id, item_id=item_id)
-            if earlier is not None:
-                return earlier
-            result = self._checkout(session, card_id, item_id, no_block, now)
-            self._remember(session, idempotency_key, "checkout", fingerprint, result)
-        if result.overridden:
+        result, new = self._store.run(self._once(
+            idempotency_key, "checkout", fingerprint, CheckoutResult, {"card_id": card_id, "item_id": item_id},
+            lambda session: self._checkout(session, card_id, item_id, no_block, now)))
+        if new and result.overridden:
             log.info("checkout of %s to %s overrode %s", item_id, card_id, [code.value for code in result.overridden])
         return result
 
@@ -265,12 +265,9 @@ class StoreCirculation:
         now = self._now(now)
         here = self.branch if branch is None else branch
         fingerprint = _fingerprint("checkin", item_id, no_block, here)
-        with self._store.session() as session:
-            earlier = self._recall(session, idempotency_key, "checkin", fingerprint, CheckinResult, item_id=item_id)
-            if earlier is not None:
-                return earlier
-            result = self._checkin(session, item_id, now, here)
-            self._remember(session, idempotency_key, "checkin", fingerprint, result)
+        result, _ = self._store.run(self._once(
+            idempotency_key, "checkin", fingerprint, CheckinResult, {"item_id": item_id},
+            lambda session: self._checkin(session, item_id, now, here)))
         return result
 
     def _checkin(self, session: StoreSession, item_id: str, now: datetime, branch: str) -> CheckinResult:
@@ -296,12 +293,15 @@ class StoreCirculation:
 
     def renew(self, card_id: str, item_id: str, *, now: datetime | None = None) -> RenewResult:
         now = self._now(now)
-        with self._store.session() as session:
+
+        def transaction(session: StoreSession) -> RenewResult:
             patron = session.patron_by_card(card_id)
             if patron is None:
                 return RenewResult(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
                                    message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id, item_id=item_id)
             return self._renew(session, patron, card_id, item_id, now)
+
+        return self._store.run(transaction)
 
     def _renew(self, session: StoreSession, patron: PatronFacts, card_id: str, item_id: str,
                now: datetime) -> RenewResult:
@@ -324,26 +324,25 @@ class StoreCirculation:
 
     def renew_all(self, card_id: str, *, now: datetime | None = None) -> RenewAllResult:
         now = self._now(now)
-        with self._store.session() as session:
+
+        def transaction(session: StoreSession) -> RenewAllResult:
             patron = session.patron_by_card(card_id)
             if patron is None:
                 return RenewAllResult(ok=False, reason=ReasonCode.UNKNOWN_PATRON,
                                       message=message(ReasonCode.UNKNOWN_PATRON), card_id=card_id)
-            results = [self._renew(session, patron, card_id, loan.item_id, now)
-                       for loan in sorted(session.open_loans_of(patron.patron_id), key=lambda loan: loan.due_at)]
-        return renew_all_result(card_id, results)
+            loans = sorted(session.open_loans_of(patron.patron_id), key=lambda loan: loan.due_at)
+            return renew_all_result(card_id, [self._renew(session, patron, card_id, loan.item_id, now)
+                                              for loan in loans])
+
+        return self._store.run(transaction)
 
     def record_payment(self, card_id: str, amount: Decimal, *, idempotency_key: str, fee_id: str | None = None,
                        now: datetime | None = None) -> PaymentResult:
         now = self._now(now)
         fingerprint = _fingerprint("payment", card_id, amount, fee_id)
-        with self._store.session() as session:
-            earlier = self._recall(session, idempotency_key, "payment", fingerprint, PaymentResult,
-                                   card_id=card_id, amount=amount)
-            if earlier is not None:
-                return earlier
-            result = self._pay(session, card_id, amount, fee_id, idempotency_key, now)
-            self._remember(session, idempotency_key, "payment", fingerprint, result)
+        result, _ = self._store.run(self._once(
+            idempotency_key, "payment", fingerprint, PaymentResult, {"card_id": card_id, "amount": amount},
+            lambda session: self._pay(session, card_id, amount, fee_id, idempotency_key, now)))
         return result
 
     def _pay(self, session: StoreSession, card_id: str, amount: Decimal, fee_id: str | None, reference: str,
@@ -369,6 +368,25 @@ class StoreCirculation:
 
     # ------------------------------------------------------------------ idempotency
 
+    def _once(self, key: str, operation: str, fingerprint: str, kind: type[R], identity: dict[str, object],
+              act: Callable[[StoreSession], R]) -> Callable[[StoreSession], tuple[R, bool]]:
+        """The transaction of an idempotent call: the remembered answer, or ``act`` and remember its answer.
+
+        Returns (result, new); the key is checked before the transaction starts, so a missing one fails fast.
+        """
+        if not key:
+            raise InvalidRequestError("an idempotency key is required")
+
+        def transaction(session: StoreSession) -> tuple[R, bool]:
+            earlier = self._recall(session, key, operation, fingerprint, kind, **identity)
+            if earlier is not None:
+                return earlier, False
+            fresh = act(session)
+            self._remember(session, key, operation, fingerprint, fresh)
+            return fresh, True
+
+        return transaction
+
     @staticmethod
     def _recall(session: StoreSession, key: str, operation: str, fingerprint: str, kind: type[R],
                 **identity: object) -> R | None:
@@ -387,6 +405,24 @@ class StoreCirculation:
     def _remember(session: StoreSession, key: str, operation: str, fingerprint: str, result: Result) -> None:
         session.remember(key, StoredResult(operation=operation, fingerprint=fingerprint,
                                            result_json=result.model_dump_json()))
+
+
+AccountFacts = tuple[PatronFacts, RuleSet, list[LoanFacts], dict[str, str], list[HoldFacts], dict[str, str],
+                     list[FineFacts]]
+
+
+def _account_facts(session: StoreSession, card_id: str) -> AccountFacts | None:
+    """What an account view shows, read in one transaction (None: unknown card)."""
+    patron = session.patron_by_card(card_id)
+    if patron is None:
+        return None
+    rules = session.rules()
+    loans = sorted(session.open_loans_of(patron.patron_id), key=lambda loan: loan.due_at)
+    titles = {loan.item_id: _title(session.item(loan.item_id)) for loan in loans}
+    holds = sorted(session.holds_of(patron.patron_id), key=lambda hold: hold.placed_at)
+    hold_titles = {hold.hold_id: _title(session.item(hold.item_id)) if hold.item_id else "" for hold in holds}
+    fines = sorted(session.fines_of(patron.patron_id), key=lambda fine: fine.created_at)
+    return patron, rules, loans, titles, holds, hold_titles, fines
 
 
 def _title(item: ItemFacts | None) -> str:

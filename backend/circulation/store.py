@@ -7,9 +7,10 @@ database store (backend/db) implements the same two protocols with SQLAlchemy.
 
 Contract for implementers:
 
-* ``CirculationStore.session()`` is a context manager around one transaction:
-  commit when the block ends normally, roll back when it raises.  Nothing a
-  session wrote may be visible if the block raised (no partial transaction).
+* ``CirculationStore.run(operation)`` runs ``operation(session)`` in one transaction
+  and returns its result after the commit; ``session()`` is the same as a context
+  manager.  Commit when the operation (block) ends normally, roll back when it
+  raises: nothing it wrote may be visible then (no partial transaction).
 * Two sessions that touch the same item must not both commit a loan of it: lock
   the item row when ``item(..., for_update=True)`` is called (``SELECT … FOR
   UPDATE`` on PostgreSQL; SQLite serialises writers anyway), and keep the unique
@@ -24,13 +25,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Callable, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from backend.circulation.model import FineFacts, HoldFacts, ItemFacts, ItemStatus, LoanFacts, PatronFacts, RuleSet
 
 HoldEnd = Literal["filled", "cancelled", "expired"]
+T = TypeVar("T")
 
 
 class StoredResult(BaseModel):
@@ -78,4 +80,14 @@ class StoreSession(Protocol):
 
 
 class CirculationStore(Protocol):
-    def session(self) -> AbstractContextManager[StoreSession]: ...
+    def run(self, operation: Callable[[StoreSession], T]) -> T:
+        """``operation(session)`` in one transaction; returns its result once the transaction is committed.
+
+        The circulation's own operations use this: a store may run operations queued by
+        several threads in one transaction with one commit (each atomic on its own).
+        """
+        ...
+
+    def session(self) -> AbstractContextManager[StoreSession]:
+        """One transaction as a ``with`` block (setup, imports)."""
+        ...

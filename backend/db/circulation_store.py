@@ -1,18 +1,28 @@
 """The standalone circulation's store in the backend database (SQLite or PostgreSQL).
 
 :class:`SqlCirculationStore` implements :class:`~backend.circulation.store.CirculationStore`:
-``session()`` is one database transaction on one pooled connection, committed
-when the block ends and rolled back when it raises (nothing partial remains).
+``run(operation)`` and ``session()`` are one database transaction each, committed when
+the operation (block) ends and rolled back when it raises (nothing partial remains).
+
+Durability: a session returns only once its commit is on disk.  On SQLite the store's
+writer connection runs with ``synchronous=FULL`` (the write-ahead log is flushed at
+every commit), whatever the engine's default (``NORMAL``, which can lose the last
+commits on a power cut): a kiosk that showed ✓ and unlocked the tag must find the loan
+after the power comes back.
 
 Concurrency:
 
-* SQLite: the transaction starts with ``BEGIN IMMEDIATE``, so circulation
-  transactions are serialised from their first read (SQLite allows one writer;
-  a deferred transaction could read, then fail to upgrade to a writer).
-* PostgreSQL: ``item(..., for_update=True)`` locks the item row (``SELECT … FOR
-  UPDATE OF items``) and, first, the row of the patron this transaction looked
-  up, so two checkouts cannot both pass a loan limit. Locks are always taken
-  patron before item, so these transactions cannot deadlock on each other.
+* SQLite: one writer connection; a transaction starts with ``BEGIN IMMEDIATE``, so
+  circulation transactions are serialised from their first read.  Operations that
+  queue up for the writer while another runs are run in its transaction, each in its
+  own savepoint, and share one commit (:mod:`backend.circulation.group_commit`): one
+  disk flush for a whole group of terminals, each operation still atomic and durable.
+  ``session()`` blocks (imports, setup) run alone, in queue order.
+* PostgreSQL: a pooled connection per session; ``item(..., for_update=True)`` locks
+  the item row (``SELECT … FOR UPDATE OF items``) and, first, the row of the patron
+  this transaction looked up, so two checkouts cannot both pass a loan limit. Locks
+  are always taken patron before item, so these transactions cannot deadlock on each
+  other.  (The server does its own group commit.)
 * The unique index on open loans refuses a second open loan of one item whatever
   happens above it; the error surfaces as :class:`StoreError`, nothing is written.
 
@@ -41,14 +51,15 @@ import re
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import Engine
 
 from backend.circulation.errors import StoreError
+from backend.circulation.group_commit import DEFAULT_MAX_GROUP, GroupCommitter
 from backend.circulation.model import (
     CirculationRule,
     FineFacts,
@@ -65,6 +76,7 @@ from backend.circulation.store import HoldEnd, StoredResult
 from backend.db.types import CENT
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_RULES_TTL_S = 5.0
 _LOAN_FACTS_KEPT = 50_000
@@ -236,7 +248,7 @@ class SqlCirculationStore:
     """:class:`~backend.circulation.store.CirculationStore` over the backend database (the engine's pool)."""
 
     def __init__(self, engine: Engine, *, zone: tzinfo | None = None, rules_ttl_s: float = DEFAULT_RULES_TTL_S,
-                 keep_connections: int = 4) -> None:
+                 keep_connections: int = 4, max_group: int = DEFAULT_MAX_GROUP) -> None:
         self.engine = engine
         self.zone = zone
         # Connections stay checked out of the engine's pool between transactions: checking out and resetting
@@ -247,22 +259,40 @@ class SqlCirculationStore:
         self.sqlite = engine.dialect.name == "sqlite"
         self.sql = _Sql(postgres=engine.dialect.name == "postgresql")
         self.values = _Values(self.sqlite, zone)
-        self._driver_error: type[BaseException] = engine.dialect.loaded_dbapi.Error
+        self.driver_error: type[BaseException] = engine.dialect.loaded_dbapi.Error
         self._rules_ttl_s = rules_ttl_s
         self._rules_lock = threading.Lock()
         self._rules: tuple[float, RuleSet] | None = None
         self.loan_facts: dict[tuple[Any, ...], LoanFacts] = {}
+        # SQLite: one writer connection; transactions that queue up for it share a durable commit.
+        self.group_commit = GroupCommitter(
+            self._durable_connection, self._release_durable, driver_error=self.driver_error,
+            max_group=max_group, on_failure=self.invalidate_rules) if self.sqlite else None
 
     # ------------------------------------------------------------------ transactions
 
+    def run(self, operation: Callable[["SqlStoreSession"], T]) -> T:
+        """``operation(session)`` in one transaction; its result once committed (on SQLite: in a group)."""
+        if self.group_commit is None:
+            with self._pooled_session() as session:
+                return operation(session)
+        try:
+            return self.group_commit.run(lambda cursor: operation(SqlStoreSession(cursor, self)))
+        except self.driver_error as exc:
+            raise self.failed(exc) from exc
+
+    def session(self) -> AbstractContextManager["SqlStoreSession"]:
+        """A transaction as a ``with`` block (setup, imports); on SQLite it runs alone, in queue order."""
+        if self.group_commit is not None:
+            return _GroupedSession(self, self.group_commit)
+        return self._pooled_session()
+
     @contextmanager
-    def session(self) -> Iterator["SqlStoreSession"]:
+    def _pooled_session(self) -> Iterator["SqlStoreSession"]:
         connection = self._take()
         healthy = False
         try:
             cursor = connection.cursor()
-            if self.sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
             session = SqlStoreSession(cursor, self)
             try:
                 yield session
@@ -272,11 +302,15 @@ class SqlCirculationStore:
                 raise
             connection.commit()
             healthy = True
-        except self._driver_error as exc:
-            log.warning("circulation transaction rolled back: %s", exc)
-            raise StoreError(f"the circulation database could not complete the transaction: {exc}") from exc
+        except self.driver_error as exc:
+            raise self.failed(exc) from exc
         finally:
             self._give_back(connection, healthy)
+
+    @staticmethod
+    def failed(exc: BaseException) -> StoreError:
+        log.warning("circulation transaction rolled back: %s", exc)
+        return StoreError(f"the circulation database could not complete the transaction: {exc}")
 
     def _take(self) -> Any:
         with self._idle_lock:
@@ -288,7 +322,7 @@ class SqlCirculationStore:
         if not healthy:
             try:
                 connection.rollback()
-            except self._driver_error:
+            except self.driver_error:
                 connection.invalidate()  # broken: the engine's pool replaces it
             connection.close()
             return
@@ -296,6 +330,26 @@ class SqlCirculationStore:
             if len(self._idle) < self._keep:
                 self._idle.append(connection)
                 return
+        connection.close()
+
+    def _durable_connection(self) -> Any:
+        """The SQLite writer: every commit waits until the log is on disk (a kiosk's ✓ survives power loss)."""
+        connection = self.engine.raw_connection()
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous")
+        connection.info["openshelf_synchronous"] = cursor.fetchone()[0]
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+        return connection
+
+    def _release_durable(self, connection: Any) -> None:
+        """Back to the engine's pool with the engine's own durability setting."""
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA synchronous={int(connection.info.get('openshelf_synchronous', 1))}")
+            cursor.close()
+        except self.driver_error:
+            connection.invalidate()
         connection.close()
 
     # ------------------------------------------------------------------ rules (read on every checkout: cached)
@@ -353,10 +407,36 @@ class SqlCirculationStore:
 
     def close(self) -> None:
         """Hand the kept connections back to the engine's pool (the engine belongs to whoever made it)."""
+        if self.group_commit is not None:
+            self.group_commit.close()
         with self._idle_lock:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+class _GroupedSession:
+    """A SQLite ``with`` session on the group committer's writer, driver errors as StoreError."""
+
+    __slots__ = ("_store", "_inner")
+
+    def __init__(self, store: SqlCirculationStore, committer: GroupCommitter) -> None:
+        self._store = store
+        self._inner = committer.transaction()
+
+    def __enter__(self) -> "SqlStoreSession":
+        try:
+            return SqlStoreSession(self._inner.__enter__(), self._store)
+        except self._store.driver_error as exc:
+            raise self._store.failed(exc) from exc
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        try:
+            self._inner.__exit__(kind, error, trace)
+        except self._store.driver_error as exc:
+            raise self._store.failed(exc) from exc
+        if isinstance(error, self._store.driver_error):
+            raise self._store.failed(error) from error
 
 
 class SqlStoreSession:

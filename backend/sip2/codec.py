@@ -15,6 +15,7 @@ raises :class:`~backend.sip2.errors.Sip2FrameError` or a subclass.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import unicodedata
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from backend.circulation.interface import Tristate
 from backend.sip2 import fields as f
 from backend.sip2.errors import Sip2ChecksumError, Sip2EncodeError, Sip2FrameError, Sip2UnsupportedMessage
-from backend.sip2.fields import Fixed, FixedKind, Var, VarKind
+from backend.sip2.fields import Fixed, FixedKind, VarKind
 from backend.sip2.messages import REGISTRY, RESEND_CODES, PatronStatusFlags, Sip2Message, SummaryKind, fixed_length
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,25 @@ class Sip2Codec:
 
     def encode_body(self, message: Sip2Message) -> str:
         parts = [message.code]
+        append = parts.append
         for name, layout in message.fixed_layout:
-            parts.append(self._write_fixed(name, layout, getattr(message, name)))
+            append(self._write_fixed(name, layout, getattr(message, name)))
+        # Inline rather than a helper per field: an answer has a dozen variable fields, most of them empty.
         for name, var in message.var_layout:
-            parts.extend(_write_var(var, getattr(message, name)))
-        parts.extend(f"{code}{f.escape_value(value)}|" for code, value in message.extra_fields)
+            value = getattr(message, name)
+            kind = var.kind
+            if kind is VarKind.REPEAT:
+                for item in value:
+                    append(f"{var.code}{f.escape_value(item)}|")
+            elif value is None:
+                if var.required:
+                    append(f"{var.code}|")
+            elif kind is VarKind.YN:
+                append(f"{var.code}{f.write_yn(value)}|")
+            else:
+                append(f"{var.code}{f.escape_value(str(value))}|")
+        for code, value in message.extra_fields:
+            append(f"{code}{f.escape_value(value)}|")
         return "".join(parts)
 
     def _to_bytes(self, text: str) -> bytes:
@@ -179,7 +194,7 @@ class Sip2Codec:
         cls = REGISTRY.get(code)
         if cls is None:
             raise Sip2UnsupportedMessage(code)
-        needed = fixed_length(cls)
+        needed = _fixed_length(cls)
         body = text[2:]
         if len(body) < needed:
             raise Sip2FrameError(f"message {code} needs {needed} characters of fixed fields, got {len(body)}")
@@ -217,47 +232,50 @@ class Sip2Codec:
         return chunk
 
 
-def _write_var(var: Var, value: Any) -> list[str]:
-    if var.kind is VarKind.REPEAT:
-        return [f"{var.code}{f.escape_value(item)}|" for item in value]
-    if value is None:
-        return [f"{var.code}|"] if var.required else []
-    if var.kind is VarKind.YN:
-        return [f"{var.code}{f.write_yn(value)}|"]
-    return [f"{var.code}{f.escape_value(str(value))}|"]
+@functools.lru_cache(maxsize=None)
+def _vars_by_code(cls: type[Sip2Message]) -> dict[str, tuple[str, VarKind]]:
+    return {var.code: (name, var.kind) for name, var in cls.var_layout}
+
+
+_REPEAT, _YN, _INT = VarKind.REPEAT, VarKind.YN, VarKind.INT
 
 
 def _read_vars(cls: type[Sip2Message], text: str) -> dict[str, Any]:
-    by_code = {var.code: (name, var) for name, var in cls.var_layout}
+    by_code = _vars_by_code(cls)
     values: dict[str, Any] = {}
     extra: list[tuple[str, str]] = []
+    repeated: dict[str, list[str]] = {}
     for piece in text.split("|"):
-        if not piece:
-            continue
         if len(piece) < 2:
-            log.debug("ignoring stray %r in a %s message", piece, cls.code)
+            if piece:
+                log.debug("ignoring stray %r in a %s message", piece, cls.code)
             continue
         code, value = piece[:2], f.unescape_value(piece[2:])
-        if code not in by_code:
+        known = by_code.get(code)
+        if known is None:
             extra.append((code, value))
             continue
-        name, var = by_code[code]
-        if var.kind is VarKind.REPEAT:
-            values.setdefault(name, []).append(value)
+        name, kind = known
+        if kind is _REPEAT:
+            repeated.setdefault(name, []).append(value)
         elif name in values:
             log.debug("%s message repeats field %s; keeping the first", cls.code, code)
-        elif var.kind is VarKind.YN:
+        elif kind is _YN:
             values[name] = f.read_yn(value) if value else None
-        elif var.kind is VarKind.INT:
+        elif kind is _INT:
             values[name] = int(value) if value.isdigit() and value.isascii() else None
         else:
             values[name] = value
-    for name, var in cls.var_layout:
-        if var.kind is VarKind.REPEAT and name in values:
-            values[name] = tuple(values[name])
+    for name, items in repeated.items():
+        values[name] = tuple(items)
     if extra:
         values["extra_fields"] = tuple(extra)
     return values
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_length(cls: type[Sip2Message]) -> int:
+    return fixed_length(cls)
 
 
 def _strip(frame: bytes) -> bytes:

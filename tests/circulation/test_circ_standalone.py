@@ -17,6 +17,7 @@ from backend.circulation.memory import MemoryCirculation, MemoryStore
 from backend.circulation.messages import ReasonCode
 from backend.circulation.model import FineFacts, HoldStatus, ItemStatus
 from backend.circulation.service import StoreCirculation
+from backend.circulation_bench import LOANS_PER_PATRON, bench_sql_checkouts, terminal_share
 from backend.sip2.bench import bench_sip2_checkouts, bench_standalone_memory_checkouts
 from backend.sip2.circulation import Sip2Circulation
 from backend.sip2.client import Sip2Client
@@ -120,9 +121,26 @@ def test_terminal_passwords_are_stored_hashed() -> None:
     assert Sip2Terminal(user_id="k", password_hash=hash_terminal_password("pw")).password_hash.startswith("$argon2")
 
 
-def test_benchmarks_report_their_numbers() -> None:
-    over_sip2 = bench_sip2_checkouts(30)
-    assert over_sip2["n"] == 30 and over_sip2["checkouts_per_s"] > 0 and over_sip2["error_detection"] is True
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_the_sip2_benchmark_reports_its_numbers_and_its_floor(store: str) -> None:
+    over_sip2 = bench_sip2_checkouts(30, terminals=2, store=store, in_process=True)  # type: ignore[arg-type]
+    assert over_sip2["n"] == 30 and over_sip2["terminals"] == 2 and over_sip2["error_detection"] is True
+    assert over_sip2["checkouts_per_s"] > 0 and over_sip2["tcp_floor_round_trips_per_s"] > 0
+    assert over_sip2["latency_ms_p99"] >= over_sip2["latency_ms_p50"] > 0
+
+
+def test_the_standalone_benchmarks_report_their_numbers_and_their_floor() -> None:
     standalone = bench_standalone_memory_checkouts(30)
     assert standalone["n"] == 30 and standalone["checkouts_per_s"] > 0
+    durable = bench_sql_checkouts(40, terminals=3, floor_commits=20)
+    assert durable["n"] == 40 and durable["terminals"] == 3 and durable["database"] == "sqlite"
+    assert durable["checkouts_per_s"] > 0 and durable["checkouts_per_commit"] >= 1
+    assert durable["durable_row_commits_per_s"] > 0 and durable["empty_commits_per_s"] > 0
+
+
+def test_terminals_share_the_patrons_without_overlap() -> None:
+    shares = [terminal_share(95, 3, terminal) for terminal in range(3)]
+    assert sorted(index for share in shares for index in share) == list(range(95))
+    assert all(len({index // LOANS_PER_PATRON for index in share} & {index // LOANS_PER_PATRON for index in other})
+               == 0 for share in shares for other in shares if share is not other)
 
