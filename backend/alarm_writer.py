@@ -1,8 +1,11 @@
-"""The one thread that writes gate traffic to the database, off the MQTT thread.
+"""The one thread that writes gate traffic to the database, off the gate path.
 
-The gate service hands over alarm records and device sightings through a queue
-and never waits. The writer stores them, then tells the live dashboards; device
-sightings that pile up are coalesced (only the latest per device matters).
+The gate path (in the gate process, see backend.gate_process) hands over alarm
+records and device sightings; they reach this writer through a queue and nobody
+waits. The writer stores them, then tells the live dashboards (only when a
+dashboard is listening: shaping the stream's events costs queries); device
+sightings that pile up are coalesced (only the latest per device matters) and
+written with one query for all of their rows.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,44 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.alarm_queries import alarms_out
 from backend.db.models import Alarm, AlarmItemRow, AlarmStatus, Device
+from backend.gate_records import AlarmRecord, AlarmRecorder, DeviceSighting, merge_sightings
 from backend.notifier import AlarmNotifier
-from openshelf.contract import AlarmItem, Message
+from openshelf.contract import AlarmItem
+
+__all__ = ["AlarmRecord", "AlarmRecorder", "AlarmWriter", "DeviceSighting", "WriterStats"]
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 _BATCH = 500
-# Dashboards do not notice 50 ms; the gate path notices every transaction competing for the GIL.
+# Fewer, larger transactions: dashboards do not notice 50 ms.
 _COALESCE_S = 0.05
 _RETRY_DELAYS_S = (0.2, 1.0, 3.0)
-
-
-@dataclass(frozen=True)
-class AlarmRecord:
-    alarm_id: str
-    gate_id: str
-    created_at: datetime
-    decided_locally: bool
-    items: tuple[AlarmItem, ...]
-
-
-@dataclass(frozen=True)
-class DeviceSighting:
-    """A device's status (``online``) or state (``state``) message arrived."""
-
-    device_id: str
-    kind: str
-    at: datetime
-    online: bool | None = None
-    state: Message | None = None
-
-
-class AlarmRecorder(Protocol):
-    """What the gate service needs from the writer: two calls that never block."""
-
-    def record_alarm(self, record: AlarmRecord) -> None: ...
-
-    def record_device(self, sighting: DeviceSighting) -> None: ...
 
 
 @dataclass
@@ -163,12 +140,13 @@ class AlarmWriter:
 
     def _process(self, jobs: Iterable[object]) -> None:
         alarms: list[AlarmRecord] = []
-        sightings: dict[str, list[DeviceSighting]] = {}
+        sightings: dict[str, DeviceSighting] = {}
         for job in jobs:
             if isinstance(job, AlarmRecord):
                 alarms.append(job)
             elif isinstance(job, DeviceSighting):
-                sightings.setdefault(job.device_id, []).append(job)
+                earlier = sightings.get(job.device_id)
+                sightings[job.device_id] = job if earlier is None else merge_sightings(earlier, job)
             elif isinstance(job, threading.Event):
                 self._write_alarms(alarms)
                 self._write_devices(sightings)
@@ -196,21 +174,25 @@ class AlarmWriter:
             ])
             session.commit()
             self.stats.alarms_written += len(fresh)
+            if self._notifier.subscriber_count == 0:
+                return  # nobody watching: a dashboard that opens later loads the list
             for shaped in alarms_out(session, [record.alarm_id for record in fresh]):
                 self._notifier.publish("alarm", shaped.model_dump(mode="json"))
 
         self._attempt(write, f"{len(records)} alarm(s)")
 
-    def _write_devices(self, sightings: dict[str, list[DeviceSighting]]) -> None:
+    def _write_devices(self, sightings: dict[str, DeviceSighting]) -> None:
         if not sightings:
             return
 
         def write(session: Session) -> None:
-            for device_id, seen in sightings.items():
-                row = session.get(Device, device_id) or Device(id=device_id, kind=seen[0].kind)
-                for sighting in seen:
-                    _apply(row, sighting)
-                session.add(row)
+            rows = {row.id: row for row in session.scalars(select(Device).where(Device.id.in_(list(sightings))))}
+            for device_id, sighting in sightings.items():
+                row = rows.get(device_id)
+                if row is None:
+                    row = Device(id=device_id, kind=sighting.kind)
+                    session.add(row)
+                _apply(row, sighting)
             session.commit()
             self.stats.devices_written += len(sightings)
 

@@ -67,10 +67,12 @@ class CatalogWatcher:
             ids = [item.item_id for item in items]
             on_loan = set(session.scalars(select(Loan.item_id).where(Loan.item_id.in_(ids),
                                                                      Loan.returned_at.is_(None))))
-            for item in items:
-                loaned = item.item_id in on_loan or item.status == ItemStatus.ON_LOAN.value
-                self._view.replace_item(GateItem(item.item_id, item.title, loaned, item.in_library_only),
-                                        [tag.uid for tag in item.tags])
+            # One change for the whole batch: the gate process confirms it once, not once per item.
+            self._view.replace_items(
+                (GateItem(item.item_id, item.title,
+                          item.item_id in on_loan or item.status == ItemStatus.ON_LOAN.value, item.in_library_only),
+                 [tag.uid for tag in item.tags])
+                for item in items)
             self._since = max(item.updated_at for item in items if item.updated_at is not None)
         log.info("catalogue watch: %d changed item(s) now known to the gate", len(items))
         return len(items)

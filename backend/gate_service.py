@@ -1,22 +1,27 @@
-"""The gate path: tag read → decision → answer to the gate, on the MQTT thread, without waiting on anything.
+"""The gate path: tag read → decision → answer to the gate, in the link's handler, without waiting on anything.
 
 Every gate read gets an answer at once: an ``AlarmCommand`` naming the read, or a
 ``PassNotice`` (on loan, logged unknown tag, or a duplicate of an alarm that is
-still sounding), because a gate that hears nothing decides locally. Everything slow (the database, the dashboards) happens afterwards on the alarm
-writer's thread. The handlers here only touch memory: the gate view, a small
+still sounding), because a gate that hears nothing decides locally. Everything
+slow (the database, the dashboards) happens afterwards, elsewhere: the recorder
+only queues. The handlers here only touch memory: the gate view, a small
 debounce table, counters.
+
+The backend runs this service in the gate process (backend.gate_process), on an
+event loop that drives the link (``subscribe`` + ``publish_state`` from the
+loop); ``start``/``stop`` run it on the link's network thread with a state
+thread of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Callable
 
-from backend.alarm_writer import AlarmRecord, AlarmRecorder, DeviceSighting
+from backend.gate_records import AlarmRecord, AlarmRecorder, DeviceSighting
 from backend.gate_decision import GateOutcome, GatePolicy, GateRead, decide_gate
 from backend.gate_view import GateView
 from openshelf.contract import (
@@ -105,17 +110,32 @@ class GateService:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Subscribe and start publishing BackendState; the link may connect later."""
+        """Subscribe and start publishing BackendState on a thread; the link may connect later."""
         if self._state_thread is not None:
             raise RuntimeError("gate service already started")
+        self.subscribe()
+        self._stop.clear()
+        self._state_thread = threading.Thread(target=self._publish_state_loop, name="backend-state", daemon=True)
+        self._state_thread.start()
+
+    def subscribe(self) -> None:
+        """Everything the gate path listens to (before the link connects: subscriptions are replayed)."""
         self._link.subscribe(self._filter(Kind.READER, Channel.EVENT, "tag_arrived"), TagEvent, self._on_tag_arrived)
         self._link.subscribe(self._filter(Kind.GATE, Channel.EVENT, "alarm"), GateAlarmEvent, self._on_gate_alarm)
         self._link.subscribe(self._filter(_WILD, Channel.STATUS), DeviceStatus, self._on_status)
         for kind, model in _STATE_MODELS.items():
             self._link.subscribe(self._filter(kind, Channel.STATE), model, self._on_state)
-        self._stop.clear()
-        self._state_thread = threading.Thread(target=self._publish_state_loop, name="backend-state", daemon=True)
-        self._state_thread.start()
+
+    def publish_state(self) -> None:
+        """Publish BackendState (retained) when connected; every ``state_interval_s``."""
+        if self._link.connected.is_set():
+            state = BackendState(gate_reads=self.gate_reads, alarms=self.alarms,
+                                 malformed_messages=self.malformed_messages)
+            self._link.publish(self._state_topic(), state, retain=True)
+
+    @property
+    def state_interval_s(self) -> float:
+        return self._state_interval_s
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,7 +184,7 @@ class GateService:
             self._answer_pass(gate_id, event, decision.outcome, decision.reason.value, now)
             return
         self._last_alarm[key] = now
-        alarm_id = uuid.uuid4().hex
+        alarm_id = new_event_id()  # unique is enough; uuid4 would make a system call per alarm
         # Built without re-validation: every field comes from a validated TagEvent or from us.
         item = AlarmItem.model_construct(uid=event.uid, item_id=decision.item_id, reason=decision.reason)
         command = AlarmCommand.model_construct(
@@ -181,8 +201,9 @@ class GateService:
         self._link.publish(alarm_topic, command)
         self.alarms += 1
         self._recorder.record_alarm(AlarmRecord(alarm_id, gate_id, now, False, (item,)))
-        log.info("alarm %s at gate %s: tag %s item %s (%s)", alarm_id, gate_id, event.uid, decision.item_id,
-                 decision.reason.value)
+        # DEBUG: the alarm is in the database and on the dashboard; a write to stderr per alarm costs the path.
+        log.debug("alarm %s at gate %s: tag %s item %s (%s)", alarm_id, gate_id, event.uid, decision.item_id,
+                  decision.reason.value)
         if len(self._last_alarm) > _DEBOUNCE_PRUNE_AT:
             self._prune_debounce(now)
 
@@ -253,13 +274,11 @@ class GateService:
         horizon = now - timedelta(seconds=self._policy.debounce_s)
         self._last_alarm = {key: at for key, at in self._last_alarm.items() if at >= horizon}
 
+    def _state_topic(self) -> str:
+        return topic(self._site, Kind.BACKEND, self._backend_id, Channel.STATE, root=self._root)
+
     def _publish_state_loop(self) -> None:
-        state_topic = topic(self._site, Kind.BACKEND, self._backend_id, Channel.STATE, root=self._root)
         while True:
-            if self._link.connected.is_set():
-                state = BackendState(
-                    gate_reads=self.gate_reads, alarms=self.alarms, malformed_messages=self.malformed_messages
-                )
-                self._link.publish(state_topic, state, retain=True)
+            self.publish_state()
             if self._stop.wait(self._state_interval_s):
                 return

@@ -1,4 +1,9 @@
-"""The composition root: config → database → gate path → HTTP server, and an orderly stop."""
+"""The composition root: config → database → gate path → HTTP server, and an orderly stop.
+
+The gate path runs in a child process (backend.gate_process, started and kept
+running by backend.gate_process_host); this process keeps the database, the
+dashboards, circulation and the master copy of the gate view.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,7 +31,7 @@ from backend.db.engine import DatabaseError, make_engine, session_factory, upgra
 from backend.demo_seed import ensure_demo_accounts, seed_demo
 from backend.evidence import purge_expired_evidence
 from backend.gate_ops import GateOpsRecorder, GateRef, occupancy_settings
-from backend.gate_service import GateService, policy_from_settings
+from backend.gate_process_host import GateProcessHost, gate_process_setup
 from backend.gate_view import GateView
 from backend.notifier import AlarmNotifier
 from backend.passwords import Passwords
@@ -59,16 +65,7 @@ class BackendRuntime:
             housekeeping=lambda session: purge_expired_evidence(session, config.media_dir, utcnow()),
         )
         self.link = device_link(config.site_config, Kind.BACKEND, config.backend.id)
-        self.gate_service = GateService(
-            self.link,
-            self.view,
-            policy_from_settings(config.gate_policy),
-            site_id=config.site,
-            root=config.broker.root,
-            backend_id=config.backend.id,
-            alarm_recorder=self.writer,
-            alarm_duration_ms=config.alarm_duration_ms,
-        )
+        self.gate_service = GateProcessHost(gate_process_setup(config), self.view, self.writer, self.link)
         self.gate_ops = GateOpsRecorder(
             self.link, sessions, self.notifier, occupancy_settings(config.backend),
             [GateRef(gate.id, gate.name) for gate in config.site_config.gates],
@@ -83,19 +80,22 @@ class BackendRuntime:
         )
 
     def start(self, broker_wait_s: float = 5.0) -> None:
+        """Start everything; wait up to ``broker_wait_s`` for both broker connections (ours, the gate process's)."""
         self.config.media_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + broker_wait_s
         self.writer.start()
         self.gate_service.start()
         self.gate_ops.start()
         self.circulation.start()
         self.catalog_watch.start()
-        if not self.link.start(wait_s=broker_wait_s):
+        linked = self.link.start(wait_s=broker_wait_s)
+        if not (linked and self.gate_service.wait_connected(max(0.0, deadline - time.monotonic()))):
             log.warning("broker %s:%s not reachable yet; alarms start once it is", self.config.broker.host,
                         self.config.broker.port)
 
     def stop(self) -> None:
         self.notifier.close()
-        self.gate_service.stop()
+        self.gate_service.stop()  # before the writer: what the gate process still sends gets written
         self.link.stop()
         self.gate_ops.stop()
         self.circulation.stop()
@@ -135,9 +135,6 @@ def run_backend(site_path: Path, *, host: str | None = None, port: int | None = 
                                     access_log=False), runtime.notifier)
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{listener.getsockname()[1]}"
-    # The gate path shares the GIL with the writer and HTTP threads; hand it over sooner than the 5 ms default.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
     previous = _route_signals(server)
     try:
         runtime.start()
@@ -150,7 +147,6 @@ def run_backend(site_path: Path, *, host: str | None = None, port: int | None = 
         runtime.stop()
         listener.close()
         _restore_signals(previous)
-        sys.setswitchinterval(switch_interval)
 
 
 def _listen(host: str, port: int) -> socket.socket:
