@@ -533,6 +533,24 @@ def _proc_stat() -> list[int]:
         return [0] * 8
 
 
+def _descendants(processes: dict[str, int | None]) -> dict[str, int]:
+    """Every process the services started themselves, named after their parent and module."""
+    found: dict[str, int] = {}
+    for name, pid in processes.items():
+        try:
+            children = psutil.Process(pid).children(recursive=True) if pid is not None else []
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                command = child.cmdline()
+            except psutil.Error:
+                continue
+            module = command[command.index("-m") + 1] if "-m" in command[:-1] else child.name()
+            found[f"{name} > {module} ({child.pid})"] = child.pid
+    return found
+
+
 def _rss_mb(pid: int | None) -> float:
     if pid is None:
         return 0.0
@@ -572,6 +590,7 @@ def run_gate_bench(options: GateBenchOptions) -> dict[str, Any]:
         for child in _gate_children(site_path, options, workdir):
             supervisor.start(child, READY_TIMEOUT_S)
         processes = {child.name: child.pid for child in supervisor.children}
+        processes.update(_descendants(processes))  # e.g. the backend's gate-path process
         processes.update({"broker": broker.pid, "modbus-sims": sims.pid, "bench": os.getpid()})
         usage = Usage(processes)
         probe = Probe(broker.url, site_id)
