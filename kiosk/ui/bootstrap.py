@@ -48,7 +48,12 @@ def prepare_kivy(*, fullscreen: bool, size: tuple[int, int] | None, kivy_home: P
     from kivy.config import Config
 
     Config.set("kivy", "exit_on_escape", "0")
-    Config.set("kivy", "kivy_clock", "interrupt")  # work posted from other threads wakes the loop at once
+    # The default clock: frames at most every 1/maxfps, work posted from other threads runs at the next one
+    # (within 17 ms). The "interrupt" clock runs such work at once, but any callback due every frame (each
+    # Kivy Animation, e.g. a ScrollView's scroll bar fading out) then stops it sleeping at all: after every
+    # page rebuild the loop redrew hundreds of times a second, taking every core under software rendering.
+    Config.set("kivy", "kivy_clock", "default")
+    Config.set("graphics", "maxfps", "60")
     Config.set("kivy", "keyboard_mode", "system")
     Config.set("kivy", "pause_on_minimize", "0")
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")

@@ -203,7 +203,7 @@ class ScreenBuilder:
 
     def _item_list(self, items: tuple[ItemView, ...]) -> ScrollView:
         m = self.m
-        scroll = ScrollView(do_scroll_x=False, bar_width=m.u(1.2), scroll_type=["bars", "content"])
+        scroll = _scroller(m)
         column = BoxLayout(orientation="vertical", size_hint_y=None, spacing=m.u(1.2))
         column.bind(minimum_height=column.setter("height"))
         for item in items:
@@ -264,7 +264,7 @@ class ScreenBuilder:
             column.add_widget(row)
         if not account.loans:
             column.add_widget(Text(t("account.no_loans"), size=m.body, fit=True))
-        scroll = ScrollView(do_scroll_x=False, bar_width=m.u(1.2), scroll_type=["bars", "content"])
+        scroll = _scroller(m)
         scroll.add_widget(column)
         loans.add_widget(scroll)
         if account.loans:
@@ -300,7 +300,7 @@ class ScreenBuilder:
         body.add_widget(Text(view.heading, size=m.heading, bold=True, fit=True, name="heading"))
         columns = BoxLayout(spacing=m.u(4))
         paper = Panel(theme.ROW, radius=m.u(1.2), padding=(m.u(2), m.u(1.5)))
-        scroll = ScrollView(do_scroll_x=False, bar_width=m.u(1.2), scroll_type=["bars", "content"])
+        scroll = _scroller(m)
         scroll.add_widget(Text("\n".join(receipt.lines), size=m.small, fit=True, name="receipt.text"))
         paper.add_widget(scroll)
         columns.add_widget(paper)
@@ -345,6 +345,12 @@ class ScreenBuilder:
         body.add_widget(anchor)
 
 
+def _scroller(m: theme.Metrics) -> ScrollView:
+    """A vertical list; content shorter than the view stays at its top (Kivy's overscroll default would put
+    it at the bottom once scrolled there)."""
+    return ScrollView(do_scroll_x=False, bar_width=m.u(1.2), scroll_type=["bars", "content"], always_overscroll=False)
+
+
 class _CardPicture(Widget):
     """A library card being placed on the reader (drawn, no image files)."""
 
@@ -358,7 +364,9 @@ class _CardPicture(Widget):
         self.canvas.clear()
         width = min(self.width * 0.8, self.height * 1.1)
         height = width * 0.63
-        left, bottom = self.center_x - width / 2, self.center_y - height / 2
+        # From pos and size: ``center`` may still hold the old value inside this callback.
+        left = self.x + (self.width - width) / 2
+        bottom = self.y + (self.height - height) / 2
         with self.canvas:
             Color(*theme.SECONDARY)
             RoundedRectangle(pos=(left - width * 0.08, bottom - height * 0.35), size=(width * 1.16, height * 0.3),

@@ -6,7 +6,7 @@ import colorsys
 import logging
 from typing import Any, Callable
 
-from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
+from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle, Triangle
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
@@ -103,7 +103,7 @@ class StatusIcon(Widget):
     def _draw(self, *_: Any) -> None:
         self.canvas.clear()
         side = min(self.width, self.height) * 0.8
-        cx, cy = self.center
+        cx, cy = _middle(self)
         left, bottom = cx - side / 2, cy - side / 2
         width = max(2.0, side / 9)
         with self.canvas:
@@ -123,21 +123,35 @@ class StatusIcon(Widget):
                 Line(points=[left + inset, bottom + side - inset, left + side - inset, bottom + inset], width=width,
                      cap="round")
             elif self.icon is Icon.WARNING:
-                Color(*theme.WARNING)
-                Line(points=[cx, bottom + side, left, bottom, left + side, bottom], close=True, width=width,
-                     joint="round")
-                Line(points=[cx, bottom + side * 0.7, cx, bottom + side * 0.35], width=width, cap="round")
-                Ellipse(pos=(cx - width, bottom + side * 0.12), size=(width * 2, width * 2))
+                self._warning_sign(cx, left, bottom, side)
             elif self.icon is Icon.WORKING:
                 Color(*theme.PRIMARY)
                 dot = side / 6
                 for index in range(3):
                     Ellipse(pos=(left + side * (0.12 + index * 0.3), cy - dot / 2), size=(dot, dot))
-            elif self.icon is Icon.WAITING:
+            elif self.icon is Icon.WAITING:  # a clock face (Kivy's line width is half the stroke)
                 Color(*theme.PRIMARY)
-                Line(circle=(cx, cy, side / 2 - width / 2), width=width)
-                Line(points=[cx, cy, cx, cy + side * 0.3], width=width, cap="round")
-                Line(points=[cx, cy, cx + side * 0.22, cy], width=width, cap="round")
+                stroke = side / 16
+                Line(circle=(cx, cy, side / 2 - stroke), width=stroke)
+                Line(points=[cx, cy + side * 0.28, cx, cy, cx + side * 0.2, cy], width=stroke, cap="round",
+                     joint="round")
+
+    @staticmethod
+    def _warning_sign(cx: float, left: float, bottom: float, side: float) -> None:
+        """A filled triangle with a white exclamation mark (an outline with a '!' of the same colour reads as a blob)."""
+        top = bottom + side * 0.92
+        Color(*theme.WARNING)
+        Triangle(points=[left, bottom, left + side, bottom, cx, top])
+        Color(*theme.BACKGROUND)
+        stroke = side / 16
+        Line(points=[cx, bottom + side * 0.64, cx, bottom + side * 0.36], width=stroke, cap="round")
+        Ellipse(pos=(cx - stroke * 1.2, bottom + side * 0.12), size=(stroke * 2.4, stroke * 2.4))
+
+
+def _middle(widget: Widget) -> tuple[float, float]:
+    """The widget's centre from its pos and size: ``center`` is an alias that can still hold the old value
+    inside a pos/size callback, which drew icons where the widget had been."""
+    return widget.x + widget.width / 2, widget.y + widget.height / 2
 
 
 class Cover(Widget):
@@ -183,8 +197,9 @@ class QrCode(Widget):
             return
         count = len(self._matrix) + 8  # four modules of quiet zone on each side
         module = min(self.width, self.height) / count
-        left = self.center_x - module * count / 2
-        top = self.center_y + module * count / 2
+        centre_x, centre_y = _middle(self)
+        left = centre_x - module * count / 2
+        top = centre_y + module * count / 2
         with self.canvas:
             Color(*theme.BACKGROUND)
             Rectangle(pos=(left, top - module * count), size=(module * count, module * count))

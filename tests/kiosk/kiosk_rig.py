@@ -1,44 +1,35 @@
-"""The kiosk under test: the real Kivy app (headless), the real reader service on a simulated FEIG pad,
-a protocol peer answering circulation, an SMTP sink and a file printer.
+"""The kiosk under test: the real Kivy app (headless) in this process, everything else real processes.
 
-The Kivy app runs in the test process on the main thread: the test pumps its
-event loop (``pump``) instead of calling ``App.run``; everything else is the
-code ``openshelf kiosk`` runs. One Kivy window per process, so one rig per
-test module.
+Around it (:mod:`kiosk_stack`): Mosquitto with per-device credentials, the real
+``openshelf backend`` with standalone circulation (a fresh SQLite database when
+a test asks for a library), the FEIG simulator and ``openshelf rfid run`` for
+the pad, an SMTP sink and a file printer.
+
+The Kivy app runs on the main thread: the test pumps its event loop (``pump``)
+instead of calling ``App.run``; everything else is the code ``openshelf kiosk``
+runs. One Kivy app at a time per process, so one rig per test module.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from openshelf.contract import CardPresented, CardTechnology, Channel, KioskState, Kind, TopicParts, topic
-from openshelf.mqtt import MqttLink
-from openshelf.site import BrokerSettings, load_site
-
-from kiosk_fonts import missing_glyphs
-from kiosk_peer import KioskPeer
-from kiosk_smtp import SmtpSink
-from rfid.readersim import SimulatedReader, VirtualTag
-from rfid.readersim.tcp_transport import TcpTransport
+from openshelf.site import load_site
+from rfid.readersim import VirtualTag
 from rfid.tagdata import UsageType, encode_iso28560_3
-from tests.helpers import Proc, wait_for
+from tests.helpers import wait_for
 
-KIOSK = "kiosk-1"
-PAD = "pad-1"
+from kiosk_library import Library
+from kiosk_stack import KIOSK, KioskStack
+
 SECURED, UNSECURED = 0x07, 0xC2
-EXIT_CODE = "24680"
-KIOSK_SECRET = "kiosk-secret-demo"
-SCREENSHOT_SIZES = ((1280, 800), (1920, 1080))
-_MARKUP = re.compile(r"\[/?[a-z]+(=[^\]]*)?\]")
+WINDOW_SIZE = (1280, 800)
+DEADLINE_S = 20.0  # for anything that crosses processes on a loaded machine
 
 
 class ShiftableClock:
@@ -80,70 +71,55 @@ def patron_card_tag(number: int, card_id: str) -> VirtualTag:
 
 
 class KioskRig:
-    def __init__(self, workdir: Path, broker_url: str, screenshots: Path) -> None:
+    def __init__(self, workdir: Path, *, reader_options: dict[str, Any] | None = None) -> None:
         self.workdir = workdir
-        self.broker_url = broker_url
-        self.screenshots = screenshots
-        self.site_id = f"t{uuid.uuid4().hex[:10]}"
+        self.stack = KioskStack(workdir, reader_options=reader_options)
         self.clock = ShiftableClock()
-        self.sim = SimulatedReader()
-        self.transport = TcpTransport(self.sim)
-        self.smtp = SmtpSink()
-        self.peer = KioskPeer(broker_url, self.site_id, kiosk_credentials=(KIOSK, KIOSK_SECRET))
-        self.printer_file = workdir / "printer.bin"
-        self.states: list[KioskState] = []
-        self._observer = MqttLink(BrokerSettings(url=broker_url), client_id=f"{self.site_id}-observer")
-        self.reader_proc: Proc | None = None
         self.runtime: Any = None
+        self._database_used = False
+
+    @property
+    def sim(self) -> Any:
+        return self.stack.sim
+
+    @property
+    def printer_file(self) -> Path:
+        return self.stack.printer_file
+
+    @property
+    def smtp(self) -> Any:
+        return self.stack.smtp
 
     # ------------------------------------------------------------------ lifecycle
 
-    def write_site(self) -> Path:
-        kiosk = {"id": KIOSK, "name": "Máy mượn trả 1", "secret": KIOSK_SECRET, "pad_reader": PAD,
-                 "language": "vi", "require_pin": True, "idle_timeout_s": 60, "backend_deadline_ms": 3000,
-                 "offline_mode": "queue", "exit_code": EXIT_CODE, "fullscreen": False,
-                 "printer": {"kind": "escpos-file", "device": str(self.printer_file), "codepage": "cp1258"},
-                 "smtp": {"host": "127.0.0.1", "port": self.smtp.port, "starttls": False,
-                          "sender": "thuvien@example.vn"}}
-        reader = {"id": PAD, "role": "pad", "port": self.transport.url, "profile": "feig-sim", "secret": "pad-secret",
-                  "poll_interval_ms": 30, "departed_after_ms": 300, "write_retries": 2, "write_backoff_ms": 10,
-                  "set_wait_ms": 1200}
-        document = {"site": self.site_id, "name": "Thư viện tỉnh Hà Nam", "demo": True,
-                    "data_dir": str(self.workdir / "data"), "broker": {"url": self.broker_url},
-                    "backend": {"id": "backend", "public_url": self.peer.url, "secret": "backend-secret"},
-                    "readers": [reader], "kiosks": [kiosk]}
-        path = self.workdir / "site.yaml"
-        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-        return path
-
     def start(self) -> "KioskRig":
-        self.transport.start()
-        self.smtp.start()
-        self.peer.start()
-        site_path = self.write_site()
-        state_topic = topic(self.site_id, Kind.KIOSK, KIOSK, Channel.STATE)
-        self._observer.subscribe(state_topic, KioskState, self._keep_state)
-        assert self._observer.start()
-        self.reader_proc = Proc("rfid-pad", ["rfid", "run", "--site", str(site_path), "--device", PAD],
-                                self.workdir / "rfid.log").start()
-        self._start_app(site_path)
+        try:
+            self.stack.start()  # the reader and the backend start in the background while Kivy starts here
+            self._start_app()
+            self.stack.wait_ready()
+            self.wait_backend_online()
+        except BaseException:
+            self.stop()  # nothing may outlive a failed start
+            raise
         return self
 
-    def _start_app(self, site_path: Path) -> None:
+    def _start_app(self) -> None:
         os.environ["KIVY_HOME"] = str(self.workdir / "kivy-home")
         from kiosk.ui.bootstrap import prepare_kivy
 
-        prepare_kivy(fullscreen=False, size=SCREENSHOT_SIZES[0])
+        prepare_kivy(fullscreen=False, size=WINDOW_SIZE)
         from kivy.base import runTouchApp
+        from kivy.core.window import Window
 
         from kiosk.controller import RetryTimings
         from kiosk.main import build_kiosk
 
+        Window.size = WINDOW_SIZE  # the window outlives an earlier module's app
         # Automatic retries wait longer than in production, so a test can see the failure before it heals.
-        self.runtime = build_kiosk(load_site(site_path), KIOSK, lockdown=False, clock=self.clock, replay_retry_s=0.5,
-                                   retry=RetryTimings(after_s=4.0))
+        self.runtime = build_kiosk(load_site(self.stack.site_path), KIOSK, lockdown=False, clock=self.clock,
+                                   replay_retry_s=0.5, retry=RetryTimings(after_s=4.0))
         self.runtime.start()
-        wait_for(self.runtime.link.connected.is_set, 10, what="kiosk broker connection")
+        wait_for(self.runtime.link.connected.is_set, DEADLINE_S, what="kiosk broker connection")
         self.app._run_prepare()
         runTouchApp(embedded=True)
         self.pump(lambda: self.app.controls.get("start.borrow"), what="start screen")
@@ -153,15 +129,9 @@ class KioskRig:
             if self.runtime is not None:
                 self.app.stop()
                 self.runtime.close()
+                self.runtime = None
         finally:
-            if self.reader_proc is not None:
-                code = self.reader_proc.stop()
-                assert code == 0, f"reader service exited with {code}"
-                assert "Traceback" not in self.reader_proc.log_text()
-            self._observer.stop()
-            self.peer.close()
-            self.smtp.stop()
-            self.transport.stop()
+            self.stack.stop()
 
     @property
     def app(self) -> Any:
@@ -171,25 +141,57 @@ class KioskRig:
     def controller(self) -> Any:
         return self.runtime.controller
 
+    # ------------------------------------------------------------------ the backend
+
+    def fresh_library(self) -> Library:
+        """The backend on a new database (restarted unless the current one was never handed out)."""
+        if self._database_used:
+            assert self.stack.stop_backend() == 0, "the backend did not stop cleanly"
+            self.stack.start_backend(self.stack.fresh_database())
+        self._database_used = True
+        self.wait_backend_online()
+        return self.stack.librarian()
+
+    def kill_backend(self) -> None:
+        self.stack.kill_backend()
+        self.pump(lambda: not self.controller.model.backend_online, timeout_s=DEADLINE_S,
+                  what="the kiosk noticing the backend is gone")
+
+    def restart_backend(self) -> None:
+        """The backend again, on the same database (a restart after a crash or an update)."""
+        self.stack.start_backend(self.stack.database)
+
+    def wait_backend_online(self) -> None:
+        self.pump(lambda: self.runtime.link.connected.is_set() and self.controller.model.backend_online
+                  and not self.controller.model.offline, timeout_s=DEADLINE_S, what="the kiosk seeing the backend")
+
     # ------------------------------------------------------------------ driving
 
-    def pump(self, until: Callable[[], Any] | None = None, *, frames: int = 0, timeout_s: float = 10.0,
-             what: str = "") -> Any:
-        """Run the Kivy event loop until ``until()`` is truthy (or for ``frames`` frames)."""
+    def pump(self, until: Callable[[], Any] | None = None, *, frames: int = 0, timeout_s: float = DEADLINE_S,
+             what: str = "", every_s: float = 0.0) -> Any:
+        """Run the Kivy event loop until ``until()`` is truthy (asked every frame, or every ``every_s``)."""
         from kivy.base import EventLoop
 
         deadline = time.monotonic() + timeout_s
         for _ in range(frames):
             EventLoop.idle()
+        next_question = 0.0
         while until is not None:
             EventLoop.idle()
-            value = until()
-            if value:
-                return value
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now >= next_question:
+                next_question = now + every_s
+                value = until()
+                if value:
+                    return value
+            if now > deadline:
                 raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what or until}; "
-                                     f"screen {self.controller.model.screen.value}, controls {sorted(self.app.controls)[:40]}")
+                                     f"screen {self.screen()}, controls {sorted(self.app.controls)[:40]}")
         return None
+
+    def wait_backend(self, predicate: Callable[[], Any], what: str) -> Any:
+        """Keep the kiosk running until ``predicate`` (which asks the backend over HTTP) holds."""
+        return self.pump(predicate, every_s=0.1, what=what)
 
     def tap(self, name: str) -> None:
         from kivy.tests.common import UnitTestTouch
@@ -206,14 +208,14 @@ class KioskRig:
         widget = self.app.controls.get(name)
         return "" if widget is None else str(widget.text)
 
-    def wait_text(self, name: str, predicate: Callable[[str], bool], *, timeout_s: float = 10.0) -> str:
+    def wait_text(self, name: str, predicate: Callable[[str], bool], *, timeout_s: float = DEADLINE_S) -> str:
         return self.pump(lambda: (lambda text: text if predicate(text) else None)(self.text(name)),
-                         timeout_s=timeout_s, what=f"{name} text")
+                         timeout_s=timeout_s, what=f"{name} text (now {self.text(name)!r})")
 
     def screen(self) -> str:
         return str(self.controller.model.screen.value)
 
-    def wait_screen(self, screen: str, timeout_s: float = 10.0) -> None:
+    def wait_screen(self, screen: str, timeout_s: float = DEADLINE_S) -> None:
         self.pump(lambda: self.screen() == screen and self.app.controls, timeout_s=timeout_s,
                   what=f"screen {screen}")
 
@@ -225,10 +227,9 @@ class KioskRig:
         Window.dispatch("on_keyboard", 13, 40, None, [])
         self.pump(frames=2)
 
-    def present_card_over_mqtt(self, card_id: str) -> None:
-        event = CardPresented(reader_id=PAD, card_id=card_id, technology=CardTechnology.ISO14443A)
-        self._observer.publish(topic(self.site_id, Kind.READER, PAD, Channel.EVENT, "card_presented"),
-                               event).wait_for_publish(5)
+    def present_card(self, card_id: str) -> None:
+        """A patron card on the kiosk's NFC reader."""
+        self.stack.present_card(card_id)
 
     def enter_pin(self, pin: str) -> None:
         self.wait_screen("pin")
@@ -236,14 +237,21 @@ class KioskRig:
             self.tap(f"keypad.{digit}")
         self.tap("keypad.ok")
 
+    def sign_in(self, card_id: str, pin: str) -> None:
+        """Borrow: the card scanned at the start screen, then the PIN; waits for the borrow screen."""
+        self.scan_barcode(card_id)
+        self.enter_pin(pin)
+        self.wait_screen("borrow")
+
     def item_row_status(self, item_id: str) -> str:
         return self.text(f"item.status:{item_id}")
 
-    def wait_item(self, item_id: str, stage: str, timeout_s: float = 10.0) -> Any:
+    def wait_item(self, item_id: str, stage: str, timeout_s: float = DEADLINE_S) -> Any:
         def line() -> Any:
             desk = self.controller.model.desk
             found = desk.lines.get(item_id) if desk else None
             return found if found is not None and found.stage.value == stage else None
+
         def describe() -> str:
             desk = self.controller.model.desk
             found = desk.lines.get(item_id) if desk else None
@@ -254,116 +262,14 @@ class KioskRig:
         except AssertionError as exc:
             raise AssertionError(f"{describe()}: {exc}") from None
 
+    def wait_departed(self, number: int) -> None:
+        """The reader reported the tag gone and the kiosk heard it."""
+        self.pump(lambda: tag_uid(number) not in self.controller._pad, what=f"tag {tag_uid(number)} departure")
+
     def reset(self) -> None:
         """Back to the start screen with an empty pad, as a patron walking away leaves it."""
         for uid in [uid.hex().upper() for uid in self.sim.field_uids()]:
             self.sim.remove_tag(uid)
-        self.peer.silent = self.peer.lose_answers = False
         self.controller.end_session("test reset")
-        self.pump(lambda: not self.controller._pad, timeout_s=5, what="empty pad")
+        self.pump(lambda: not self.controller._pad, what="empty pad")
         self.wait_screen("start")
-
-    def _keep_state(self, parts: TopicParts, state: KioskState) -> None:
-        self.states.append(state)
-
-    # ------------------------------------------------------------------ screenshots and layout checks
-
-    def capture(self, name: str, *, large_too: bool = False) -> list[Path]:
-        """Screenshots of the current screen in both languages; every one passes the layout checks."""
-        with self.clock.held():
-            return self._capture(name, large_too)
-
-    def _capture(self, name: str, large_too: bool) -> list[Path]:
-        from kivy.core.window import Window
-
-        original = self.controller.t.language
-        written = []
-        sizes = SCREENSHOT_SIZES if large_too else SCREENSHOT_SIZES[:1]
-        for size in SCREENSHOT_SIZES:
-            if tuple(Window.size) != size:
-                Window.size = size
-                self.pump(lambda: tuple(Window.size) == size and self.app.root.width == size[0], frames=3,
-                          what=f"window {size}")
-            for language in ("vi", "en"):
-                self.controller.t.set_language(language)
-                self.controller._refresh()
-                self.pump(frames=3)
-                problems = layout_problems(self.app.root)
-                suffix = "" if size == SCREENSHOT_SIZES[0] else f"-{size[0]}x{size[1]}"
-                path = self.screenshots / f"{name}-{language}{suffix}.png"
-                if size in sizes or problems:  # a failing layout is always kept, to look at
-                    self.app.root.export_to_png(str(path))
-                    written.append(path)
-                assert not problems, f"{name} ({language}, {size[0]}x{size[1]}): {problems} (see {path})"
-        Window.size = SCREENSHOT_SIZES[0]
-        self.pump(lambda: self.app.root.width == SCREENSHOT_SIZES[0][0], frames=3, what="window back to 1280x800")
-        self.controller.t.set_language(original)
-        self.controller._refresh()
-        self.pump(frames=2)
-        return written
-
-
-def _font_of(label: Any) -> Path:
-    import kivy
-
-    fonts = Path(kivy.__file__).parent / "data" / "fonts"
-    return fonts / ("Roboto-Bold.ttf" if label.bold else "Roboto-Regular.ttf")
-
-
-def layout_problems(root: Any) -> list[str]:
-    """Missing glyphs, shortened or overflowing text, widgets outside their parent (scrolled content excepted)."""
-    from kivy.core.window import Window
-    from kivy.uix.label import Label
-    from kivy.uix.scrollview import ScrollView
-
-    problems: list[str] = []
-
-    def visit(widget: Any, clip: tuple[float, float, float, float] | None) -> None:
-        if isinstance(widget, Label) and widget.text:
-            problems.extend(_label_problems(widget))
-        if clip is not None and widget.width > 0 and widget.height > 0:
-            x, y, right, top = _rect(widget)
-            left, bottom, clip_right, clip_top = clip
-            if x < left - 1 or y < bottom - 1 or right > clip_right + 1 or top > clip_top + 1:
-                problems.append(f"{type(widget).__name__} {getattr(widget, 'kiosk_name', '')!r} "
-                                f"{_short(getattr(widget, 'text', ''))!r} outside its box")
-        child_clip = None if isinstance(widget, ScrollView) else _rect(widget)
-        for child in widget.children:
-            visit(child, child_clip)
-
-    visit(root, (0.0, 0.0, float(Window.width), float(Window.height)))
-    return problems
-
-
-def _rect(widget: Any) -> tuple[float, float, float, float]:
-    x, y = widget.to_window(widget.x, widget.y)
-    return x, y, x + widget.width, y + widget.height
-
-
-def _short(text: str) -> str:
-    return text[:40]
-
-
-def _label_problems(label: Any) -> list[str]:
-    from kivy.core.text import Label as CoreLabel
-    from kivy.core.text.markup import MarkupLabel
-
-    text = _MARKUP.sub("", label.text) if label.markup else label.text
-    problems = []
-    missing = missing_glyphs(text, _font_of(label))
-    if missing:
-        problems.append(f"missing glyphs {sorted(missing)} in {_short(text)!r}")
-    if getattr(label, "is_shortened", False):
-        problems.append(f"text shortened: {_short(text)!r}")
-    width, height = label.text_size
-    if width is None or label.width <= 0:
-        return problems
-    measure = (MarkupLabel if label.markup else CoreLabel)(text=label.text, font_size=label.font_size,
-                                                           bold=label.bold, text_size=(width, None),
-                                                           halign=label.halign)
-    measure.refresh()
-    needed = measure.content_size[1] if hasattr(measure, "content_size") else measure.texture.size[1]
-    box = height if height is not None else label.height
-    if needed > box + 2:
-        problems.append(f"text taller than its box ({needed:.0f} > {box:.0f} px): {_short(text)!r}")
-    return problems
