@@ -196,7 +196,8 @@ class KioskRig:
     def tap(self, name: str) -> None:
         from kivy.tests.common import UnitTestTouch
 
-        widget = self.pump(lambda: self.app.controls.get(name), what=f"control {name!r}")
+        widget = self.pump(lambda: not self.app.render_pending and self.app.controls.get(name),
+                           what=f"control {name!r}")
         assert getattr(widget, "enabled", True), f"{name} is disabled"
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
@@ -205,6 +206,9 @@ class KioskRig:
         self.pump(frames=2)
 
     def text(self, name: str) -> str:
+        """The text the patron sees now (after the frame that shows the latest state)."""
+        if self.app.render_pending:
+            self.pump(lambda: not self.app.render_pending, what="the page to show the latest state")
         widget = self.app.controls.get(name)
         return "" if widget is None else str(widget.text)
 
@@ -216,8 +220,8 @@ class KioskRig:
         return str(self.controller.model.screen.value)
 
     def wait_screen(self, screen: str, timeout_s: float = DEADLINE_S) -> None:
-        self.pump(lambda: self.screen() == screen and self.app.controls, timeout_s=timeout_s,
-                  what=f"screen {screen}")
+        self.pump(lambda: self.screen() == screen and not self.app.render_pending and self.app.controls,
+                  timeout_s=timeout_s, what=f"screen {screen}")
 
     def scan_barcode(self, code: str) -> None:
         """A keyboard-wedge scanner: the characters, then Enter, all within a few milliseconds."""
