@@ -26,6 +26,7 @@ def list_devices(
         **{gate.id: ("gate", gate.name) for gate in site.gates},
         **{reader.id: ("reader", reader.name) for reader in site.readers},
         **{camera.id: ("camera", camera.name) for camera in site.cameras},
+        **{kiosk.id: ("kiosk", kiosk.name) for kiosk in site.kiosks},
     }
     seen = {row.id: row for row in session.scalars(select(Device))}
     devices = []
