@@ -103,3 +103,15 @@ class KioskView:
     def content(self) -> "KioskView":
         """The view without the countdown: if only the countdown changed, nothing needs rebuilding."""
         return dataclasses.replace(self, countdown=None, countdown_text="", still_there=False)
+
+    def frame(self) -> "KioskView":
+        """The view without its item rows and the summary that counts them."""
+        return dataclasses.replace(self.content(), items=(), summary="")
+
+    def only_rows_differ(self, shown: "KioskView") -> bool:
+        """True when this view differs from ``shown`` only in its item rows' texts and icons, and in rows added
+        after the shown ones: the page on screen can then be updated in place instead of rebuilt. An empty
+        list is not updated in place: the first rows replace the empty list's page (one rebuild per borrow)."""
+        keys = [item.key for item in self.items]
+        shown_keys = [item.key for item in shown.items]
+        return bool(shown_keys) and keys[:len(shown_keys)] == shown_keys and self.frame() == shown.frame()

@@ -61,7 +61,8 @@ class KioskApp(App):
         self._overlay: Widget | None = None
         self._wedge = BarcodeWedge(self._scanned)
         self.controls: dict[str, Widget] = {}
-        self.renders = 0
+        self.renders = 0  # pages built
+        self.row_updates = 0  # pages updated in place (only item rows changed)
         self._events: list[Any] = []
         self._render_trigger: Any = None
 
@@ -171,28 +172,44 @@ class KioskApp(App):
             self._render_now(self._view)
 
     def _render_now(self, view: KioskView) -> None:
-        """Rebuild the page only when more than the countdown changed."""
+        """Rebuild the page only when more than the countdown and the item rows changed."""
+        if self.root is None or self.controller is None:
+            return
+        content = view.content()
+        if self._builder is None or self._content is None:
+            self._build_page(view)
+        elif content != self._content and not self._update_rows(view):
+            self._build_page(view)
+        self._content = content
+        assert self._builder is not None
+        if self._builder.countdown_label is not None:
+            self._builder.countdown_label.text = view.countdown_text
+        self._show_still_there(view)
+
+    def _update_rows(self, view: KioskView) -> bool:
+        assert self._builder is not None
+        added = self._builder.update_rows(view)
+        if added is None:
+            return False
+        for row in added:
+            self.controls.update(_named_widgets(row))
+        self.row_updates += 1
+        return True
+
+    def _build_page(self, view: KioskView) -> None:
         from kivy.core.window import Window
 
         root = self.root
-        if root is None or self.controller is None:
-            return
-        content = view.content()
-        if content != self._content or self._builder is None:
-            self._content = content
-            metrics = theme.Metrics(Window.height)
-            self._builder = ScreenBuilder(view, metrics, self.controller.t, self.controller)
-            page = self._builder.build()
-            if self._page is not None:
-                root.remove_widget(self._page)
-            root.add_widget(page, index=len(root.children))
-            self._page = page
-            self.controls = {widget.kiosk_name: widget for widget in page.walk(restrict=True)
-                             if hasattr(widget, "kiosk_name")}
-            self.renders += 1
-        elif self._builder.countdown_label is not None:
-            self._builder.countdown_label.text = view.countdown_text
-        self._show_still_there(view)
+        assert root is not None and self.controller is not None
+        metrics = theme.Metrics(Window.height)
+        self._builder = ScreenBuilder(view, metrics, self.controller.t, self.controller)
+        page = self._builder.build()
+        if self._page is not None:
+            root.remove_widget(self._page)
+        root.add_widget(page, index=len(root.children))
+        self._page = page
+        self.controls = _named_widgets(page)
+        self.renders += 1
 
     def _show_still_there(self, view: KioskView) -> None:
         from kivy.core.window import Window
@@ -209,6 +226,10 @@ class KioskApp(App):
             self.root.add_widget(self._overlay)
         assert self.controller is not None
         self._overlay.show(self.controller.t("countdown.still_there"), view.countdown_text)
+
+
+def _named_widgets(tree: Widget) -> dict[str, Widget]:
+    return {widget.kiosk_name: widget for widget in tree.walk(restrict=True) if hasattr(widget, "kiosk_name")}
 
 
 class _StillThere(FloatLayout):

@@ -7,6 +7,7 @@ calls one controller method. Each button is registered under a stable name
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from kivy.uix.anchorlayout import AnchorLayout
@@ -44,6 +45,24 @@ class Actions(Protocol):
     def technician_tap(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class _ItemRow:
+    """The widgets of one item row that change while the item is worked on."""
+
+    cover: Cover
+    title: Text
+    subtitle: Text
+    icon: StatusIcon
+    status: Text
+
+    def show(self, item: ItemView) -> None:
+        self.cover.show(item.cover_letter, item.cover_hue)
+        self.title.show(item.title)
+        self.subtitle.show(item.subtitle)
+        self.icon.show(item.icon)
+        self.status.show(item.status, _ICON_COLOURS.get(item.icon, theme.TEXT))
+
+
 class ScreenBuilder:
     def __init__(self, view: KioskView, metrics: theme.Metrics, t: Translator, actions: Actions) -> None:
         self.view = view
@@ -51,6 +70,36 @@ class ScreenBuilder:
         self.t = t
         self.actions = actions
         self.countdown_label: Text | None = None
+        self._summary_label: Text | None = None
+        self._item_column: BoxLayout | None = None
+        self._item_scroll: ScrollView | None = None
+        self._rows: dict[str, _ItemRow] = {}
+
+    def update_rows(self, view: KioskView) -> list[Widget] | None:
+        """Show ``view`` by changing the built page's item rows in place and adding its new rows at the end.
+
+        Only for a view that differs from the built one in nothing else (:meth:`KioskView.only_rows_differ`).
+        Returns the rows added, or None when this page has no item list to update (build a new page then).
+        A whole page of ten rows costs ~1,200 labels to rebuild; a book's new status costs one or two.
+        """
+        column, scroll = self._item_column, self._item_scroll
+        if column is None or scroll is None or not view.only_rows_differ(self.view):
+            return None
+        added: list[Widget] = []
+        shown = {item.key: item for item in self.view.items}
+        for item in view.items:
+            row = self._rows.get(item.key)
+            if row is None:
+                added.append(self._item_row(item))
+                column.add_widget(added[-1])
+            elif item != shown.get(item.key):
+                row.show(item)
+        if self._summary_label is not None:
+            self._summary_label.show(view.summary)
+        if added:
+            scroll.scroll_y = 0  # as a new page shows it: the newest item at the bottom
+        self.view = view
+        return added
 
     # ------------------------------------------------------------------ frame
 
@@ -194,7 +243,8 @@ class ScreenBuilder:
         m, view = self.m, self.view
         header = BoxLayout(size_hint_y=None, height=m.u(9), spacing=m.pad)
         header.add_widget(Text(view.heading, size=m.heading, bold=True, size_hint_x=0.4, name="heading"))
-        header.add_widget(Text(view.summary, size=m.body, bold=True, align="right", name="summary"))
+        self._summary_label = Text(view.summary, size=m.body, bold=True, align="right", name="summary")
+        header.add_widget(self._summary_label)
         body.add_widget(header)
         body.add_widget(Text(view.instruction, size=m.body, colour=theme.MUTED_TEXT, fit=True, name="instruction"))
         body.add_widget(self._item_list(view.items))
@@ -210,21 +260,27 @@ class ScreenBuilder:
             column.add_widget(self._item_row(item))
         scroll.add_widget(column)
         scroll.scroll_y = 0  # the newest item is at the bottom
+        self._item_column, self._item_scroll = column, scroll
         return scroll
 
     def _item_row(self, item: ItemView) -> Panel:
         m = self.m
         row = Panel(theme.ROW, radius=m.u(1.2), size_hint_y=None, height=m.u(13.5), padding=(m.u(1.5), m.u(1)),
                     spacing=m.pad, name=f"item:{item.key}")
-        row.add_widget(Cover(item.cover_letter, item.cover_hue, size_px=m.u(11.5)))
+        cover = Cover(item.cover_letter, item.cover_hue, size_px=m.u(11.5))
+        row.add_widget(cover)
         titles = BoxLayout(orientation="vertical", size_hint_x=0.5)
-        titles.add_widget(Text(item.title, size=m.body, bold=True, shorten=True, name=f"item.title:{item.key}"))
-        titles.add_widget(Text(item.subtitle, size=m.small, colour=theme.MUTED_TEXT, shorten=True))
+        title = Text(item.title, size=m.body, bold=True, shorten=True, name=f"item.title:{item.key}")
+        subtitle = Text(item.subtitle, size=m.small, colour=theme.MUTED_TEXT, shorten=True)
+        titles.add_widget(title)
+        titles.add_widget(subtitle)
         row.add_widget(titles)
-        row.add_widget(StatusIcon(item.icon, size_hint_x=None, width=m.u(8), name=f"item.icon:{item.key}"))
+        icon = StatusIcon(item.icon, size_hint_x=None, width=m.u(8), name=f"item.icon:{item.key}")
+        row.add_widget(icon)
         status = Text(item.status, size=m.small, colour=_ICON_COLOURS.get(item.icon, theme.TEXT), bold=True,
                       size_hint_x=0.5, name=f"item.status:{item.key}")
         row.add_widget(status)
+        self._rows[item.key] = _ItemRow(cover, title, subtitle, icon, status)
         return row
 
     def _finish_check(self, body: BoxLayout) -> None:

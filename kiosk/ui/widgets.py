@@ -64,6 +64,27 @@ class Text(Label):
     def _wrap(self, *_: Any) -> None:
         self.text_size = (self.width, None) if self._fit else (self.width, self.height)
 
+    def show(self, text: str, colour: theme.Colour | None = None) -> None:
+        """Change the text (and colour) of a label already on screen."""
+        if text == self.text and (colour is None or tuple(self.color) == tuple(colour)):
+            return
+        _draw_on_new_texture(self)
+        self.text = text
+        if colour is not None:
+            self.color = colour
+
+
+def _draw_on_new_texture(label: Label) -> None:
+    """Make the label's next text render into a new texture instead of its current one.
+
+    Kivy rewrites a label's texture in place when its size stays the same; with software OpenGL (llvmpipe)
+    writing into a texture the last frame drew from waits for that frame to finish: ~10 ms per label, which
+    made updating a row in place slower than building the page anew.
+    """
+    core = getattr(label, "_label", None)
+    if core is not None:
+        core.texture = None
+
 
 class KioskButton(ButtonBehavior, Label):
     """A big flat button; ``name`` identifies it (tests tap buttons by name)."""
@@ -99,6 +120,11 @@ class StatusIcon(Widget):
         self.icon = icon
         self.bind(pos=self._draw, size=self._draw)
         self._draw()
+
+    def show(self, icon: Icon) -> None:
+        if icon is not self.icon:
+            self.icon = icon
+            self._draw()
 
     def _draw(self, *_: Any) -> None:
         self.canvas.clear()
@@ -159,9 +185,8 @@ class Cover(Widget):
 
     def __init__(self, letter: str, hue: float, *, size_px: float, **kwargs: Any) -> None:
         super().__init__(size_hint=(None, None), size=(size_px * 0.72, size_px), **kwargs)
-        red, green, blue = colorsys.hsv_to_rgb(hue, 0.55, 0.55)  # dark enough for white text (>= 4.5:1)
         with self.canvas:
-            Color(red, green, blue, 1)
+            self._colour = Color(*_cover_colour(hue))
             self._shape = RoundedRectangle(radius=[size_px * 0.06])
             Color(1, 1, 1, 0.25)
             self._spine = Rectangle()
@@ -170,10 +195,23 @@ class Cover(Widget):
         self.bind(pos=self._layout, size=self._layout)
         self._layout()
 
+    def show(self, letter: str, hue: float) -> None:
+        if letter != self._label.text:
+            _draw_on_new_texture(self._label)
+            self._label.text = letter
+        colour = _cover_colour(hue)
+        if tuple(self._colour.rgba) != colour:
+            self._colour.rgba = colour
+
     def _layout(self, *_: Any) -> None:
         self._shape.pos, self._shape.size = self.pos, self.size
         self._spine.pos, self._spine.size = (self.x + self.width * 0.08, self.y), (self.width * 0.06, self.height)
         self._label.pos, self._label.size = self.pos, self.size
+
+
+def _cover_colour(hue: float) -> tuple[float, float, float, float]:
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.55, 0.55)  # dark enough for white text (>= 4.5:1)
+    return red, green, blue, 1.0
 
 
 class QrCode(Widget):
