@@ -8,6 +8,12 @@ CPU profile. Here the network thread only appends to a queue and wakes the loop
 when no drain is pending; messages keep their arrival order across handlers.
 When the MQTT links run on the loop itself (``MqttLink.start_on_loop``) a message
 arriving with nothing queued is handled at once, without any hand-over.
+
+Handlers wrapped as *urgent* (the gate's alarm and silence commands) have a lane of
+their own: when a backlog builds up, an urgent message is handled before every
+ordinary message still queued (tag reads, pass notices), so a relay write never
+waits behind a queue of bookkeeping. Urgent messages keep their order among
+themselves (a silence never overtakes the alarm it follows, nor the reverse).
 """
 
 from __future__ import annotations
@@ -32,26 +38,28 @@ class LoopInbox:
         running = asyncio._get_running_loop()  # noqa: SLF001 - the public getter raises when none runs
         self._loop_thread = threading.get_ident() if running is loop else None
         self._items: deque[tuple[Handler, TopicParts, Any]] = deque()
+        self._urgent: deque[tuple[Handler, TopicParts, Any]] = deque()
         self._drain_pending = False
         self.wake_ups = 0
         self.delivered = 0
 
-    def wrap(self, handler: Handler) -> Handler:
-        """A handler for the MQTT thread that runs ``handler`` on the loop."""
+    def wrap(self, handler: Handler, *, urgent: bool = False) -> Handler:
+        """A handler for the MQTT thread that runs ``handler`` on the loop (``urgent``: before ordinary work)."""
 
         def forward(parts: TopicParts, message: Any) -> None:
-            self.put(handler, parts, message)
+            self.put(handler, parts, message, urgent=urgent)
 
         return forward
 
-    def put(self, handler: Handler, parts: TopicParts, message: Any) -> None:
+    def put(self, handler: Handler, parts: TopicParts, message: Any, *, urgent: bool = False) -> None:
         """Queue one call (any thread). Appending before reading the flag is what makes this race-free:
         a drain that already cleared the flag either sees this item or a new drain is scheduled for it."""
-        if not self._items and not self._drain_pending and threading.get_ident() == self._loop_thread:
+        if (not self._items and not self._urgent and not self._drain_pending
+                and threading.get_ident() == self._loop_thread):
             self.delivered += 1
             self._call(handler, parts, message)
             return
-        self._items.append((handler, parts, message))
+        (self._urgent if urgent else self._items).append((handler, parts, message))
         if self._drain_pending:
             return
         self._drain_pending = True
@@ -65,8 +73,17 @@ class LoopInbox:
     def _drain(self) -> None:
         self._drain_pending = False
         items = self._items
+        self._drain_urgent()
         for _ in range(len(items)):  # what is here now; later arrivals come with their own wake-up
             handler, parts, message = items.popleft()
+            self.delivered += 1
+            self._call(handler, parts, message)
+            self._drain_urgent()  # one that arrived meanwhile (a network thread, or a handler) goes next
+
+    def _drain_urgent(self) -> None:
+        urgent = self._urgent
+        while urgent:
+            handler, parts, message = urgent.popleft()
             self.delivered += 1
             self._call(handler, parts, message)
 

@@ -279,8 +279,7 @@ class ModbusGateIo:
             client = await self._ensure_open()
             self._in_flight = True
             try:
-                async with asyncio.timeout(self._timing.request_deadline_s):
-                    response = await getattr(client, method)(*args, device_id=self._unit, **kwargs)
+                response = await self._call(client, method, *args, **kwargs)
             except LINK_ERRORS as exc:
                 self._drop_client()
                 self._link_lost(f"{what}: {_describe(exc)}")
@@ -292,6 +291,14 @@ class ModbusGateIo:
             code = getattr(response, "exception_code", 0)
             raise GateIoError(f"gate I/O {self.description}: {what} refused: Modbus exception {_exception_name(code)}")
         return response
+
+    async def _call(self, client: ModbusTcpClient | AsyncModbusSerialClient, method: str,
+                    *args: Any, **kwargs: Any) -> ModbusPDU:
+        call = getattr(client, method)(*args, device_id=self._unit, **kwargs)
+        if isinstance(client, ModbusTcpClient):  # bounded by its own per-attempt timers: no second deadline
+            return await call
+        async with asyncio.timeout(self._timing.request_deadline_s):  # guards against pymodbus hanging
+            return await call
 
     async def _ensure_open(self) -> ModbusTcpClient | AsyncModbusSerialClient:
         if self._closed:

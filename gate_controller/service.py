@@ -130,9 +130,12 @@ class GateController:
             reads = topic(self._site, Kind.READER, reader, Channel.EVENT, "tag_arrived", root=self._root,
                           wildcards=True)
             self._link.subscribe(reads, TagEvent, self._forward_own_reads(inbox))
-        self._link.subscribe(self._topic(Channel.CMD, "alarm"), AlarmCommand, inbox.wrap(self.on_alarm))
+        # alarms and silences go before queued reads and pass notices (an answer that overtakes its
+        # read is remembered by PendingReads), and keep their order among themselves
+        self._link.subscribe(self._topic(Channel.CMD, "alarm"), AlarmCommand, inbox.wrap(self.on_alarm, urgent=True))
         self._link.subscribe(self._topic(Channel.CMD, "pass"), PassNotice, inbox.wrap(self.on_pass))
-        self._link.subscribe(self._topic(Channel.CMD, "silence"), SilenceCommand, inbox.wrap(self.on_silence))
+        self._link.subscribe(self._topic(Channel.CMD, "silence"), SilenceCommand,
+                             inbox.wrap(self.on_silence, urgent=True))
 
     def _forward_own_reads(self, inbox: LoopInbox) -> Callable[[TopicParts, TagEvent], None]:
         gate_id = self.gate_id
@@ -326,9 +329,11 @@ class GateController:
                                     on_event=self._on_counting, on_link_back=self._on_link_back)
             watch = self._loop.create_task(self._beams.run(watch_stop))
             watch.add_done_callback(self._task_done)
+        stop_watch = self._loop.create_task(self._wake_on_stop(stop))
         try:
             await self._drive_outputs(stop)
         finally:
+            stop_watch.cancel()
             watch_stop.set()
             if watch is not None:  # let the poll in flight finish: a cancelled Modbus request confuses the link
                 await asyncio.wait([watch], timeout=5)
@@ -348,13 +353,22 @@ class GateController:
                 self._relays.forget()  # keep trying: the write also reconnects (with the driver's backoff)
 
     async def _woken(self, stop: asyncio.Event, timeout: float) -> bool:
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        """Wait for a wake-up (or ``stop``, which :meth:`_wake_on_stop` turns into one) at most ``timeout``.
+
+        No task per wait: the loop wakes at every alarm and every change point of every gate's pattern.
+        """
+        if stop.is_set():
+            return True
         try:
-            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-        return bool(done)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     async def _shut_down(self) -> None:
         if self._deadline_timer is not None:

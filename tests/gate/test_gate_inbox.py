@@ -92,3 +92,44 @@ def test_a_put_after_the_loop_closed_is_dropped_quietly():
     loop.close()
     inbox.put(lambda parts, message: None, PARTS, "late")
     assert inbox.wake_ups == 0
+
+
+async def test_an_urgent_message_queued_behind_ordinary_ones_is_handled_first():
+    inbox = LoopInbox(asyncio.get_running_loop())
+    got: list[str] = []
+    ordinary = inbox.wrap(lambda parts, name: got.append(name))
+    urgent = inbox.wrap(lambda parts, name: got.append(name), urgent=True)
+
+    def network_thread() -> None:
+        for n in range(20):
+            ordinary(PARTS, f"read-{n}")
+        urgent(PARTS, "alarm")
+        ordinary(PARTS, "read-20")
+        urgent(PARTS, "silence")  # urgent ones keep their order among themselves
+
+    thread = threading.Thread(target=network_thread)
+    thread.start()
+    thread.join()
+    await _until(lambda: len(got) == 23)
+    assert got[:2] == ["alarm", "silence"]
+    assert got[2:] == [f"read-{n}" for n in range(21)]
+
+
+async def test_an_urgent_message_arriving_during_a_drain_overtakes_the_rest_of_the_batch():
+    inbox = LoopInbox(asyncio.get_running_loop())
+    got: list[str] = []
+    urgent = inbox.wrap(lambda parts, name: got.append(name), urgent=True)
+
+    def ordinary_handler(parts: TopicParts, name: str) -> None:
+        got.append(name)
+        if name == "read-0":  # the alarm arrives from a network thread while the batch drains
+            thread = threading.Thread(target=urgent, args=(parts, "alarm"))
+            thread.start()
+            thread.join()
+
+    ordinary = inbox.wrap(ordinary_handler)
+    thread = threading.Thread(target=lambda: [ordinary(PARTS, f"read-{n}") for n in range(5)])
+    thread.start()
+    thread.join()
+    await _until(lambda: len(got) == 6)
+    assert got == ["read-0", "alarm", "read-1", "read-2", "read-3", "read-4"]
