@@ -10,7 +10,6 @@ again is harmless.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from backend.db.models import Item, ItemStatus, Loan
 from backend.gate_decision import ItemFacts as GateItem
 from backend.gate_view import GateView
+from backend.periodic import PeriodicChore
 from openshelf.contract import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,30 +32,17 @@ class CatalogWatcher:
     def __init__(self, sessions: sessionmaker[Session], view: GateView, *, interval_s: float = 30.0) -> None:
         self._sessions = sessions
         self._view = view
-        self._interval_s = interval_s
         self._since: datetime = utcnow()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._chore = PeriodicChore("catalog-watch", interval_s, self.poll, expected=(SQLAlchemyError,),
+                                    on_failure=_database_away)
 
     def start(self, since: datetime | None = None) -> None:
         """Watch for changes after ``since`` (default: now; the view was just loaded)."""
         self._since = since or utcnow()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="catalog-watch", daemon=True)
-        self._thread.start()
+        self._chore.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.poll()
-            except SQLAlchemyError as exc:
-                log.warning("catalogue watch: database unavailable (%s); trying again later", exc.__class__.__name__)
+        self._chore.stop()
 
     def poll(self) -> int:
         """Apply the items changed since the last look; returns how many."""
@@ -76,3 +63,7 @@ class CatalogWatcher:
             self._since = max(item.updated_at for item in items if item.updated_at is not None)
         log.info("catalogue watch: %d changed item(s) now known to the gate", len(items))
         return len(items)
+
+
+def _database_away(exc: Exception) -> None:
+    log.warning("catalogue watch: database unavailable (%s); trying again later", exc.__class__.__name__)

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -38,6 +37,7 @@ from backend.gate_view import GateView
 from backend.kiosk_circulation import KioskAnswers
 from backend.kiosk_service import KioskCirculationService
 from backend.kiosk_sessions import KioskSessions
+from backend.periodic import PeriodicChore
 from backend.sip2_service import BackendSip2Server, sip2_server_settings
 from openshelf.contract import utcnow
 from openshelf.mqtt import MqttLink
@@ -96,36 +96,16 @@ KEEP_RESULTS = timedelta(days=90)
 PRUNE_EVERY_S = 6 * 3600.0
 
 
-class ResultPruner:
+def result_pruner(store: SqlCirculationStore, *, every_s: float = PRUNE_EVERY_S) -> PeriodicChore:
     """Forgets old idempotency answers now and then, on its own thread (standalone mode)."""
 
-    def __init__(self, store: SqlCirculationStore, *, every_s: float = PRUNE_EVERY_S) -> None:
-        self._store = store
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def prune() -> None:
+        pruned = store.prune_results(utcnow() - KEEP_RESULTS)
+        if pruned:
+            log.info("forgot %d remembered circulation answer(s) older than %s", pruned, KEEP_RESULTS)
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="circulation-prune", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            try:
-                pruned = self._store.prune_results(utcnow() - KEEP_RESULTS)
-                if pruned:
-                    log.info("forgot %d remembered circulation answer(s) older than %s", pruned, KEEP_RESULTS)
-            except StoreError as exc:
-                log.warning("could not prune remembered circulation answers: %s", exc)
-            if self._stop.wait(self._every_s):
-                return
+    return PeriodicChore("circulation-prune", every_s, prune, expected=(StoreError,), at_start=True,
+                         on_failure=lambda exc: log.warning("could not prune remembered circulation answers: %s", exc))
 
 
 class CirculationRuntime:
@@ -140,7 +120,7 @@ class CirculationRuntime:
                                                      root=config.broker.root, backend_id=config.backend.id)
         self.refresher = None if parts.standalone else LoanStateRefresher(parts.inner, view,
                                                                           remember=status_recorder(sessions))
-        self.pruner = ResultPruner(parts.store) if parts.store is not None else None
+        self.pruner = result_pruner(parts.store) if parts.store is not None else None
         server_settings = sip2_server_settings(config)
         self.sip2 = None if server_settings is None else BackendSip2Server(
             parts.circulation, server_settings, required=not config.demo)
